@@ -1,0 +1,141 @@
+// The only interface through which dockerlet talks to a Docker engine. The implementation over
+// dockerode is in dockerode-runtime.ts; unit tests use a fake that implements this.
+
+export const CONTAINER_STATES = ['created', 'running', 'paused', 'restarting', 'removing', 'exited', 'dead'] as const;
+export type ContainerState = (typeof CONTAINER_STATES)[number];
+
+/** What one list call returns for each container. */
+export interface ContainerSummary {
+  id: string;
+  /** Without the leading slash. */
+  name: string;
+  image: string;
+  state: ContainerState;
+  labels: Record<string, string>;
+  /** Unix seconds. */
+  created: number;
+}
+
+export interface PublishedPort {
+  containerPort: number;
+  protocol: 'tcp' | 'udp';
+  hostIP: string;
+  hostPort: number;
+}
+
+export interface EngineRestartPolicy {
+  name: 'no' | 'always' | 'unless-stopped' | 'on-failure';
+  maximumRetryCount?: number;
+}
+
+/** What inspect returns, reduced to what planning and status need. */
+export interface ContainerDetails extends ContainerSummary {
+  exitCode: number;
+  oomKilled: boolean;
+  /** RFC 3339, absent when never started. */
+  startedAt?: string;
+  finishedAt?: string;
+  /** Restarts done by the engine's own restart policy. */
+  restartCount: number;
+  /** Engine-reported error of the last start, if any. */
+  error?: string;
+  memoryBytes: number;
+  nanoCpus: number;
+  restartPolicy: EngineRestartPolicy;
+  /** IP address on the default bridge or first network, if any. */
+  ipAddress?: string;
+  ports: PublishedPort[];
+}
+
+export interface MountRequest {
+  type: 'bind' | 'volume' | 'tmpfs';
+  /** Host path (bind) or volume name (volume); absent for tmpfs. */
+  source?: string;
+  target: string;
+  readOnly: boolean;
+  tmpfsSizeBytes?: number;
+}
+
+export interface PortRequest {
+  containerPort: number;
+  protocol: 'tcp' | 'udp';
+  hostPort?: number;
+  hostIP?: string;
+}
+
+export interface CreateContainerRequest {
+  name: string;
+  image: string;
+  /** Entrypoint override. */
+  entrypoint?: string[];
+  /** Cmd override. */
+  cmd?: string[];
+  env: string[];
+  labels: Record<string, string>;
+  ports: PortRequest[];
+  mounts: MountRequest[];
+  memoryBytes: number;
+  nanoCpus: number;
+  restartPolicy: EngineRestartPolicy;
+}
+
+export interface UpdateContainerRequest {
+  memoryBytes?: number;
+  nanoCpus?: number;
+  restartPolicy?: EngineRestartPolicy;
+}
+
+export interface EngineInfo {
+  version: string;
+  apiVersion: string;
+  os: string;
+  arch: string;
+  cpus: number;
+  memoryBytes: number;
+}
+
+export interface ContainerEvent {
+  containerId: string;
+  /** Docker's action: create, start, die, kill, stop, destroy, rename, update, oom, ... */
+  action: string;
+  labels: Record<string, string>;
+  exitCode?: number;
+  /** Unix nanoseconds as reported by the engine. */
+  timeNano: number;
+}
+
+export interface EventStreamHandlers {
+  onEvent(event: ContainerEvent): void;
+  /**
+   * Called when the stream is (re)established after the first connection; events may have been
+   * missed, so the caller relists.
+   */
+  onReconnect(): void;
+  /** Called when the stream drops; it is retried with backoff until the signal aborts. */
+  onDisconnect(error: unknown): void;
+}
+
+export interface DockerRuntime {
+  info(): Promise<EngineInfo>;
+  /** All containers (running or not) whose labels match every pair, in ONE engine call. */
+  listContainers(labelSelector: Record<string, string>): Promise<ContainerSummary[]>;
+  /** Throws NotFoundError. */
+  inspectContainer(id: string): Promise<ContainerDetails>;
+  /** Returns the new container's ID. Throws ConflictError if the name is taken. */
+  createContainer(request: CreateContainerRequest): Promise<string>;
+  /** Starting a running container is not an error. */
+  startContainer(id: string): Promise<void>;
+  /** Stopping a stopped container is not an error. */
+  stopContainer(id: string, timeoutSeconds: number): Promise<void>;
+  /** Throws NotFoundError when it is already gone. */
+  removeContainer(id: string): Promise<void>;
+  updateContainer(id: string, request: UpdateContainerRequest): Promise<void>;
+  imageExists(reference: string): Promise<boolean>;
+  /** Resolves when the pull finished; throws on failure. */
+  pullImage(reference: string, signal?: AbortSignal): Promise<void>;
+  /**
+   * Streams container events whose labels match the selector until the signal aborts, and
+   * reconnects with backoff when the engine goes away.
+   */
+  watchEvents(labelSelector: Record<string, string>, handlers: EventStreamHandlers, signal: AbortSignal): void;
+}
