@@ -1,0 +1,231 @@
+// The controller loop: N workers take keys from the work queue, run the reconcile function with a
+// deadline, and map its outcome to the queue in one switch (controller-runtime's
+// reconcileHandler). A reconcile that throws or hangs never takes a worker down.
+import { randomUUID } from 'node:crypto';
+import type { Logger } from 'pino';
+import { systemClock } from './clock.ts';
+import type { Clock } from './clock.ts';
+import { classify } from './errors.ts';
+import type { Outcome, ReconcileResult } from './errors.ts';
+import type { ReconcileResultLabel, ReconcilerMetrics } from './metrics.ts';
+import { WorkQueue } from './workqueue.ts';
+
+/** Passed to every reconcile so its own logs carry the same reconcileId as the controller's. */
+export interface ReconcileContext {
+  /** pino child with `{controller, key, reconcileId}`. */
+  log: Logger;
+  reconcileId: string;
+}
+
+export type ReconcileFn = (
+  key: string,
+  signal: AbortSignal,
+  context: ReconcileContext,
+) => Promise<ReconcileResult | void>;
+
+export interface ControllerOptions {
+  /** Controller name: metric label, log field, default queue name. */
+  name: string;
+  reconcile: ReconcileFn;
+  /** Concurrent reconciles (of different keys). Default 4. */
+  workers?: number;
+  /** The reconcile's signal aborts after this long, and the worker moves on. Default 60 s. */
+  reconcileTimeoutMs?: number;
+  /** Default: a new WorkQueue named after the controller, with `metrics` hooks. */
+  queue?: WorkQueue;
+  metrics?: ReconcilerMetrics;
+  logger: Logger;
+  clock?: Clock;
+}
+
+/** The abort reason when a reconcile ran past `reconcileTimeoutMs`. */
+export class ReconcileTimeoutError extends Error {
+  override readonly name = 'ReconcileTimeoutError';
+  constructor(readonly timeoutMs: number) {
+    super(`reconcile did not finish within ${timeoutMs} ms`);
+  }
+}
+
+/** The abort reason when `cancelInFlight()` stopped a reconcile (leadership lost, shutdown). */
+export class ReconcileCancelledError extends Error {
+  override readonly name = 'ReconcileCancelledError';
+  constructor() {
+    super('reconcile cancelled');
+  }
+}
+
+type Attempt = { failed: false; result: ReconcileResult | undefined } | { failed: true; error: unknown };
+
+type State = 'new' | 'running' | 'stopped';
+
+export class Controller {
+  readonly name: string;
+  readonly #reconcile: ReconcileFn;
+  readonly #workers: number;
+  readonly #timeoutMs: number;
+  readonly #queue: WorkQueue;
+  readonly #metrics: ReconcilerMetrics | undefined;
+  readonly #logger: Logger;
+  readonly #clock: Clock;
+  readonly #inFlight = new Set<AbortController>();
+  #running: Promise<void>[] = [];
+  #state: State = 'new';
+
+  constructor(options: ControllerOptions) {
+    this.name = options.name;
+    this.#reconcile = options.reconcile;
+    this.#workers = options.workers ?? 4;
+    this.#timeoutMs = options.reconcileTimeoutMs ?? 60_000;
+    if (!Number.isInteger(this.#workers) || this.#workers < 1) throw new RangeError('workers must be a positive integer');
+    if (!(this.#timeoutMs > 0)) throw new RangeError('reconcileTimeoutMs must be positive');
+    this.#metrics = options.metrics;
+    this.#logger = options.logger;
+    this.#clock = options.clock ?? systemClock;
+    this.#queue =
+      options.queue ??
+      new WorkQueue({ name: options.name, clock: this.#clock, metrics: options.metrics?.forQueue(options.name) });
+    this.#metrics?.initController(this.name);
+  }
+
+  /** The queue, for metrics and tests. Feed it through `enqueue`/`enqueueAfter`. */
+  get queue(): WorkQueue {
+    return this.#queue;
+  }
+
+  /**
+   * Starts the workers. A controller runs once: after `stop()` make a new one (for instance on
+   * regaining leadership); its queue is shut down for good.
+   */
+  start(): void {
+    if (this.#state === 'running') return;
+    if (this.#state === 'stopped') throw new Error(`controller ${this.name} was stopped and cannot start again`);
+    this.#state = 'running';
+    for (let i = 0; i < this.#workers; i++) this.#running.push(this.#work());
+  }
+
+  /**
+   * Stops handing out keys (queued keys are dropped: the next start re-lists everything) and
+   * resolves when every worker has finished its current reconcile, which takes at most
+   * `reconcileTimeoutMs`. A reconcile that ignored its aborted signal may still be running.
+   */
+  async stop(): Promise<void> {
+    this.#state = 'stopped';
+    this.#queue.shutDownNow();
+    await Promise.all(this.#running);
+  }
+
+  /** Aborts the signal of every running reconcile. The queue keeps running; pair with `stop()`. */
+  cancelInFlight(): void {
+    for (const abort of this.#inFlight) abort.abort(new ReconcileCancelledError());
+  }
+
+  enqueue(key: string): void {
+    this.#queue.add(key);
+  }
+
+  enqueueAfter(key: string, ms: number): void {
+    this.#queue.addAfter(key, ms);
+  }
+
+  async #work(): Promise<void> {
+    for (;;) {
+      const key = await this.#queue.get();
+      if (key === undefined) return;
+      await this.#process(key);
+    }
+  }
+
+  /** Never rejects: whatever happens, the key is released and the worker continues. */
+  async #process(key: string): Promise<void> {
+    const reconcileId = randomUUID();
+    let release = true;
+    let log = this.#logger;
+    try {
+      log = this.#logger.child({ controller: this.name, key, reconcileId });
+      const started = this.#clock.now();
+      const { attempt, abandoned } = await this.#attempt(key, { log, reconcileId });
+      if (abandoned !== undefined) {
+        // It ignored its aborted signal. The key stays "processing" until it settles, so a re-add
+        // waits for it instead of running concurrently with it.
+        release = false;
+        void abandoned.then(() => {
+          log.debug('abandoned reconcile settled');
+          this.#queue.done(key);
+        });
+      }
+      const outcome = attempt.failed ? classify(undefined, attempt.error, true) : classify(attempt.result, undefined, false);
+      const result = this.#apply(key, outcome, log);
+      this.#metrics?.reconcileTotal.inc({ controller: this.name, result });
+      this.#metrics?.reconcileTime.observe({ controller: this.name }, Math.max(0, this.#clock.now() - started) / 1000);
+    } catch (err) {
+      // Only a bug in the bookkeeping above lands here; the reconcile's own errors are outcomes.
+      log.error({ err }, 'reconcile bookkeeping failed');
+    } finally {
+      if (release) this.#queue.done(key);
+    }
+  }
+
+  /**
+   * Runs the reconcile until it settles or its signal aborts (timeout or cancel), whichever comes
+   * first. On abort, `abandoned` resolves when the reconcile finally settles.
+   */
+  async #attempt(key: string, context: ReconcileContext): Promise<{ attempt: Attempt; abandoned?: Promise<void> }> {
+    const abort = new AbortController();
+    const timer = this.#clock.setTimeout(() => abort.abort(new ReconcileTimeoutError(this.#timeoutMs)), this.#timeoutMs);
+    this.#inFlight.add(abort);
+    let settled = false;
+    const run: Promise<Attempt> = (async () => this.#reconcile(key, abort.signal, context))()
+      .then(
+        (result): Attempt => ({ failed: false, result: result ?? undefined }),
+        (error: unknown): Attempt => ({ failed: true, error }),
+      )
+      .finally(() => {
+        settled = true;
+        this.#clock.clearTimeout(timer);
+        this.#inFlight.delete(abort);
+      });
+    const aborted = new Promise<Attempt>((resolve) => {
+      abort.signal.addEventListener('abort', () => resolve({ failed: true, error: abort.signal.reason }), { once: true });
+    });
+    const attempt = await Promise.race([run, aborted]);
+    return settled ? { attempt } : { attempt, abandoned: run.then(() => undefined) };
+  }
+
+  /** The one place where an outcome becomes queue operations. Returns the metric result label. */
+  #apply(key: string, outcome: Outcome, log: Logger): ReconcileResultLabel {
+    switch (outcome.kind) {
+      case 'success':
+        this.#queue.forget(key);
+        if (outcome.requeueAfterMs === undefined) {
+          log.debug('reconcile succeeded');
+          return 'success';
+        }
+        this.#queue.addAfter(key, outcome.requeueAfterMs);
+        log.debug({ requeueAfterMs: outcome.requeueAfterMs }, 'reconcile succeeded');
+        return 'requeue_after';
+      case 'terminal':
+        this.#queue.forget(key);
+        this.#metrics?.reconcileErrors.inc({ controller: this.name });
+        log.warn(
+          { reason: outcome.error.reason, fieldPath: outcome.error.fieldPath, err: outcome.error },
+          'reconcile stalled',
+        );
+        return 'terminal';
+      case 'requeueAfter':
+        this.#queue.forget(key);
+        this.#queue.addAfter(key, outcome.delayMs);
+        log.debug({ reason: outcome.error.reason, delayMs: outcome.delayMs }, 'reconcile waiting');
+        return 'requeue';
+      case 'retry':
+        this.#queue.addRateLimited(key);
+        this.#metrics?.reconcileErrors.inc({ controller: this.name });
+        if (outcome.error instanceof ReconcileCancelledError) {
+          // Expected when leadership is lost; not worth an error line per key.
+          log.info({ retries: this.#queue.numRequeues(key) }, 'reconcile cancelled');
+        } else {
+          log.error({ err: outcome.error, retries: this.#queue.numRequeues(key) }, 'reconcile failed');
+        }
+        return 'error';
+    }
+  }
+}
