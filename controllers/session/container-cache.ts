@@ -1,0 +1,121 @@
+// The engine side of the informer pattern: one list call fills the cache, engine events keep it
+// fresh, and reconciles read from memory. A resync is one list call; a container is inspected only
+// when it is new, changed state behind our back, or an event says it changed.
+import type { Logger } from 'pino';
+import type { ObjectKey } from '../../crds/types.ts';
+import type { ContainerDetails, ContainerEvent, DockerRuntime } from '../../agent/docker/docker-runtime.ts';
+import { NotFoundError } from '../../agent/docker/errors.ts';
+import { ownerKey } from './labels.ts';
+
+export interface ContainerCacheOptions {
+  runtime: DockerRuntime;
+  /** Label selector of the containers this cache holds (ownedBy(agent)). */
+  selector: Record<string, string>;
+  logger: Logger;
+  /** Called with the owning key whenever a container of that key changed. */
+  onChange: (key: ObjectKey) => void;
+}
+
+export class ContainerCache {
+  private readonly byId = new Map<string, ContainerDetails>();
+  /**
+   * Bumped on every refresh or removal of an ID, so a slow inspect that started before a newer
+   * one (or before the container was destroyed) cannot overwrite fresher knowledge.
+   */
+  private readonly generation = new Map<string, number>();
+  /** One counter for all IDs, so a forgotten ID that comes back never reuses a number. */
+  private nextGeneration = 0;
+  private synced = false;
+
+  constructor(private readonly options: ContainerCacheOptions) {}
+
+  hasSynced(): boolean {
+    return this.synced;
+  }
+
+  /** Containers owned by `key`, oldest first. */
+  containersFor(key: ObjectKey): ContainerDetails[] {
+    return [...this.byId.values()].filter((c) => ownerKey(c.labels) === key).sort((a, b) => a.created - b.created);
+  }
+
+  keys(): Set<ObjectKey> {
+    const keys = new Set<ObjectKey>();
+    for (const c of this.byId.values()) {
+      const key = ownerKey(c.labels);
+      if (key) keys.add(key);
+    }
+    return keys;
+  }
+
+  size(): number {
+    return this.byId.size;
+  }
+
+  /** One list call; inspects only containers that are new or whose state moved without an event. */
+  async relist(): Promise<void> {
+    const summaries = await this.options.runtime.listContainers(this.options.selector);
+    const seen = new Set<string>();
+    const stale: string[] = [];
+    for (const summary of summaries) {
+      seen.add(summary.id);
+      const cached = this.byId.get(summary.id);
+      if (!cached || cached.state !== summary.state) stale.push(summary.id);
+    }
+    for (const id of [...this.byId.keys()]) {
+      if (!seen.has(id)) this.forget(id);
+    }
+    await Promise.all(stale.map((id) => this.refresh(id)));
+    this.synced = true;
+  }
+
+  /** Inspects one container and stores (or drops) what the engine says now. */
+  async refresh(id: string): Promise<void> {
+    const generation = this.bump(id);
+    try {
+      const details = await this.options.runtime.inspectContainer(id);
+      if (this.generation.get(id) !== generation) return;
+      const before = this.byId.get(id);
+      this.byId.set(id, details);
+      this.notify(details.labels, before?.labels);
+    } catch (error) {
+      if (!(error instanceof NotFoundError)) throw error;
+      if (this.generation.get(id) === generation) this.forget(id);
+    }
+  }
+
+  /** Drops a container we removed ourselves or that the engine destroyed. */
+  forget(id: string): void {
+    this.generation.delete(id);
+    const before = this.byId.get(id);
+    if (!before) return;
+    this.byId.delete(id);
+    this.notify(before.labels);
+  }
+
+  /** Applies one engine event. Errors are logged here, where they are handled. */
+  handleEvent(event: ContainerEvent): void {
+    if (event.action === 'destroy') {
+      this.forget(event.containerId);
+      return;
+    }
+    this.refresh(event.containerId).catch((error: unknown) => {
+      this.options.logger.warn({ err: error, containerId: event.containerId }, 'refreshing container after event failed');
+      // The container changed and we could not see how: let its owner reconcile and look again.
+      const key = ownerKey(event.labels);
+      if (key) this.options.onChange(key);
+    });
+  }
+
+  private bump(id: string): number {
+    this.nextGeneration += 1;
+    this.generation.set(id, this.nextGeneration);
+    return this.nextGeneration;
+  }
+
+  private notify(labels: Record<string, string>, previous?: Record<string, string>): void {
+    const key = ownerKey(labels);
+    if (key) this.options.onChange(key);
+    const before = previous ? ownerKey(previous) : undefined;
+    if (before && before !== key) this.options.onChange(before);
+  }
+}

@@ -1,0 +1,85 @@
+// Maps a Session to the container the engine should run. Pure: same Session, same request.
+import type { RestartPolicy, Session } from '../../crds/types.ts';
+import { DEFAULT_NAMESPACE } from '../../crds/types.ts';
+import { parseCpuToNanoCpus, parseMemoryToBytes } from '../../crds/quantity.ts';
+import type { CreateContainerRequest, EngineRestartPolicy, MountRequest } from '../../agent/docker/docker-runtime.ts';
+import { configFieldHashes, configHash } from './hash.ts';
+import { LABELS, MANAGED_BY, containerName } from './labels.ts';
+
+/**
+ * The engine restarts crashed containers itself (with its own growing back-off, and even while the
+ * agent is down); the agent repairs what the engine will not: containers stopped, killed or
+ * removed by hand. `unless-stopped` keeps a Session stopped on purpose stopped across engine restarts.
+ */
+export function engineRestartPolicy(policy: RestartPolicy | undefined): EngineRestartPolicy {
+  switch (policy ?? 'Always') {
+    case 'Always':
+      return { name: 'unless-stopped' };
+    case 'OnFailure':
+      return { name: 'on-failure' };
+    case 'Never':
+      return { name: 'no' };
+  }
+}
+
+export interface DesiredResources {
+  memoryBytes: number;
+  nanoCpus: number;
+}
+
+export function desiredResources(session: Session): DesiredResources {
+  const { cpu, memory } = session.spec.resources ?? {};
+  return {
+    memoryBytes: memory ? parseMemoryToBytes(memory) : 0,
+    nanoCpus: cpu ? parseCpuToNanoCpus(cpu) : 0,
+  };
+}
+
+function mounts(session: Session): MountRequest[] {
+  const volumes = new Map((session.spec.volumes ?? []).map((v) => [v.name, v]));
+  return (session.spec.mounts ?? []).map((mount): MountRequest => {
+    const volume = volumes.get(mount.name);
+    const readOnly = mount.readOnly ?? false;
+    if (volume?.hostPath) return { type: 'bind', source: volume.hostPath, target: mount.mountPath, readOnly };
+    if (volume?.volume) return { type: 'volume', source: volume.volume, target: mount.mountPath, readOnly };
+    const sizeLimit = volume?.emptyDir?.sizeLimit;
+    return sizeLimit
+      ? { type: 'tmpfs', target: mount.mountPath, readOnly, tmpfsSizeBytes: parseMemoryToBytes(sizeLimit) }
+      : { type: 'tmpfs', target: mount.mountPath, readOnly };
+  });
+}
+
+export function desiredContainer(session: Session, agent: string): CreateContainerRequest {
+  const { spec, metadata } = session;
+  const namespace = metadata.namespace ?? DEFAULT_NAMESPACE;
+  const labels: Record<string, string> = {
+    ...(spec.labels ?? {}),
+    [LABELS.managedBy]: MANAGED_BY,
+    [LABELS.agent]: agent,
+    [LABELS.namespace]: namespace,
+    [LABELS.name]: metadata.name,
+    [LABELS.uid]: metadata.uid ?? '',
+    [LABELS.configHash]: configHash(spec),
+    [LABELS.configFields]: configFieldHashes(spec),
+  };
+  const { memoryBytes, nanoCpus } = desiredResources(session);
+  const request: CreateContainerRequest = {
+    name: containerName(namespace, metadata.name),
+    image: spec.image,
+    env: (spec.env ?? []).map((e) => `${e.name}=${e.value ?? ''}`),
+    labels,
+    ports: (spec.ports ?? []).map((p) => {
+      const protocol = p.protocol === 'UDP' ? ('udp' as const) : ('tcp' as const);
+      return p.hostPort === undefined
+        ? { containerPort: p.containerPort, protocol }
+        : { containerPort: p.containerPort, protocol, hostPort: p.hostPort, hostIP: p.hostIP ?? '127.0.0.1' };
+    }),
+    mounts: mounts(session),
+    memoryBytes,
+    nanoCpus,
+    restartPolicy: engineRestartPolicy(spec.restartPolicy),
+  };
+  if (spec.command) request.entrypoint = spec.command;
+  if (spec.args) request.cmd = spec.args;
+  return request;
+}

@@ -1,0 +1,76 @@
+// Runs a plan's operations in order. It decides nothing: the plan already did. After the last
+// operation (or the first failure) it refreshes the cache for every container it touched, so the
+// next reconcile sees what it did even before the engine's events arrive.
+import type { Logger } from 'pino';
+import type { DockerRuntime } from '../../agent/docker/docker-runtime.ts';
+import { NotFoundError } from '../../agent/docker/errors.ts';
+import type { ContainerCache } from './container-cache.ts';
+import type { ContainerRef, Operation } from './operations.ts';
+import { describeOperation } from './operations.ts';
+import type { Plan } from './plan.ts';
+
+export interface ExecuteDeps {
+  runtime: DockerRuntime;
+  cache: ContainerCache;
+  logger: Logger;
+  stopTimeoutSeconds: number;
+  /** Told about every operation that succeeded (Kubernetes Events, tests). */
+  onOperation?: (op: Operation) => void;
+}
+
+export interface ExecuteResult {
+  createdId?: string;
+}
+
+export async function execute(plan: Plan, deps: ExecuteDeps, signal: AbortSignal): Promise<ExecuteResult> {
+  const touched = new Set<string>();
+  let createdId: string | undefined;
+  const resolve = (ref: ContainerRef): string => {
+    if (ref.kind === 'existing') return ref.id;
+    if (!createdId) throw new Error('plan starts a new container before creating it');
+    return createdId;
+  };
+  try {
+    for (const op of plan.operations) {
+      signal.throwIfAborted();
+      switch (op.type) {
+        case 'pull':
+          await deps.runtime.pullImage(op.image, signal);
+          break;
+        case 'create':
+          createdId = await deps.runtime.createContainer(op.request);
+          touched.add(createdId);
+          break;
+        case 'start':
+          touched.add(resolve(op.container));
+          await deps.runtime.startContainer(resolve(op.container));
+          break;
+        case 'stop':
+          touched.add(resolve(op.container));
+          await deps.runtime.stopContainer(resolve(op.container), deps.stopTimeoutSeconds);
+          break;
+        case 'update':
+          touched.add(resolve(op.container));
+          await deps.runtime.updateContainer(resolve(op.container), op.changes);
+          break;
+        case 'remove': {
+          const id = resolve(op.container);
+          try {
+            await deps.runtime.removeContainer(id);
+          } catch (error) {
+            // Already gone is what we wanted.
+            if (!(error instanceof NotFoundError)) throw error;
+          }
+          touched.delete(id);
+          deps.cache.forget(id);
+          break;
+        }
+      }
+      deps.logger.info({ operation: describeOperation(op) }, 'operation done');
+      deps.onOperation?.(op);
+    }
+  } finally {
+    await Promise.allSettled([...touched].map((id) => deps.cache.refresh(id)));
+  }
+  return createdId ? { createdId } : {};
+}

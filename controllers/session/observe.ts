@@ -1,0 +1,43 @@
+// Builds the snapshot a plan is made from: the desired entry, this key's containers (from the
+// cache: no engine call), and, only when a container will have to be created, whether the image
+// is on the engine (one call).
+import type { ObjectKey, Session } from '../../crds/types.ts';
+import type { ContainerDetails, DockerRuntime } from '../../agent/docker/docker-runtime.ts';
+import type { DesiredEntry, DesiredStore } from '../../reconciler/store.ts';
+import type { ContainerCache } from './container-cache.ts';
+import { desiredContainer } from './desired.ts';
+import { LABELS } from './labels.ts';
+
+export interface Observation {
+  entry?: DesiredEntry<Session>;
+  /** The valid desired object, if this agent runs it. */
+  desired?: Session;
+  wantedHash?: string;
+  containers: ContainerDetails[];
+  imagePresent?: boolean;
+}
+
+/** Whether this agent runs the Session: assigned to it, or unassigned. */
+export function assignedTo(session: Session, agent: string): boolean {
+  return !session.spec.agent || session.spec.agent === agent;
+}
+
+export interface ObserveDeps {
+  agent: string;
+  store: DesiredStore<Session>;
+  cache: ContainerCache;
+  runtime: DockerRuntime;
+}
+
+export async function observe(deps: ObserveDeps, key: ObjectKey): Promise<Observation> {
+  const entry = deps.store.get(key);
+  const desired = entry?.object && assignedTo(entry.object, deps.agent) ? entry.object : undefined;
+  const containers = deps.cache.containersFor(key);
+  if (!desired) return entry ? { entry, containers } : { containers };
+  const wanted = desiredContainer(desired, deps.agent);
+  const wantedHash = wanted.labels[LABELS.configHash] ?? '';
+  const hasMatch = containers.some((c) => c.labels[LABELS.configHash] === wantedHash);
+  const observation: Observation = { entry, desired, wantedHash, containers };
+  if (!hasMatch) observation.imagePresent = await deps.runtime.imageExists(wanted.image);
+  return observation;
+}

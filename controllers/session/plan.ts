@@ -1,0 +1,255 @@
+// plan(desired, observed) → operations. Pure: no I/O, no clock, no randomness; every input is in
+// PlanInput, so a plan can be printed (`dockerlet diff`) and compared against golden text.
+import type { ObjectKey, Session } from '../../crds/types.ts';
+import type { ContainerDetails, EngineRestartPolicy, UpdateContainerRequest } from '../../agent/docker/docker-runtime.ts';
+import { changedFields } from './hash.ts';
+import { desiredContainer, desiredResources } from './desired.ts';
+import { LABELS } from './labels.ts';
+import type { Operation, Wait } from './operations.ts';
+import { describeOperation, formatBytes, formatNanoCpus, shortId } from './operations.ts';
+
+/** Agent-initiated restarts of the current container, for crash-loop back-off. */
+export interface CrashLoopState {
+  /** Restarts in a row of a container that did not stay up for CRASH_RESET_MS. */
+  consecutiveRestarts: number;
+  /** Epoch ms of the last agent-initiated start. */
+  lastRestartAt?: number;
+}
+
+export interface PlanInput {
+  key: ObjectKey;
+  agent: string;
+  /** The last valid desired object; undefined when the store has no Session for the key. */
+  desired?: Session;
+  /** Every container carrying this key's labels (normally zero or one). */
+  containers: readonly ContainerDetails[];
+  /** Whether the desired image is on the engine; only needed when a container must be created. */
+  imagePresent?: boolean;
+  /** False while the store is incomplete or start-up adoption is running: nothing is deleted then. */
+  mayDeleteUndesired: boolean;
+  crashLoop: CrashLoopState;
+  /** Epoch ms. */
+  now: number;
+}
+
+export interface Plan {
+  key: ObjectKey;
+  operations: Operation[];
+  wait?: Wait;
+}
+
+/** A container that ran at least this long resets the crash-loop count. */
+export const CRASH_RESET_MS = 10_000;
+const CRASH_BACKOFF_BASE_MS = 1_000;
+const CRASH_BACKOFF_MAX_MS = 300_000;
+const TRANSITION_RECHECK_MS = 1_000;
+const DEFERRED_DELETE_RECHECK_MS = 5_000;
+const NEVER_PULL_RECHECK_MS = 30_000;
+
+export function crashBackoffMs(consecutiveRestarts: number): number {
+  if (consecutiveRestarts <= 0) return 0;
+  return Math.min(CRASH_BACKOFF_BASE_MS * 2 ** (consecutiveRestarts - 1), CRASH_BACKOFF_MAX_MS);
+}
+
+export function planToString(plan: Plan): string {
+  const lines = [`plan ${plan.key}: ${plan.operations.length === 0 ? 'no changes' : `${plan.operations.length} operation(s)`}`];
+  for (const op of plan.operations) lines.push(`  - ${describeOperation(op)}`);
+  if (plan.wait) lines.push(`  wait ${plan.wait.delayMs} ms: ${plan.wait.reason}: ${plan.wait.message}`);
+  return lines.join('\n');
+}
+
+function samePolicy(a: EngineRestartPolicy, b: EngineRestartPolicy): boolean {
+  return a.name === b.name && (a.maximumRetryCount ?? 0) === (b.maximumRetryCount ?? 0);
+}
+
+/** Prefer the container that matches the desired hash and uid, then a running one, then the newest. */
+function pickKeeper(containers: readonly ContainerDetails[], hash: string, uid: string): ContainerDetails | undefined {
+  const score = (c: ContainerDetails): number =>
+    (c.labels[LABELS.configHash] === hash ? 4 : 0) + (c.state === 'running' ? 2 : 0) + (c.labels[LABELS.uid] === uid ? 1 : 0);
+  return [...containers].sort((a, b) => score(b) - score(a) || b.created - a.created)[0];
+}
+
+function ranLongEnough(container: ContainerDetails): boolean {
+  if (!container.startedAt || !container.finishedAt) return false;
+  return Date.parse(container.finishedAt) - Date.parse(container.startedAt) >= CRASH_RESET_MS;
+}
+
+function planDeletion(input: PlanInput): Plan {
+  const { key, containers } = input;
+  if (containers.length === 0) return { key, operations: [] };
+  if (!input.mayDeleteUndesired) {
+    return {
+      key,
+      operations: [],
+      wait: {
+        delayMs: DEFERRED_DELETE_RECHECK_MS,
+        reason: 'DeletionDeferred',
+        message: 'no Session in the store, but the store is incomplete or start-up adoption is running; removing nothing',
+      },
+    };
+  }
+  return {
+    key,
+    operations: containers.map((c) => ({
+      type: 'remove' as const,
+      container: { kind: 'existing' as const, id: c.id },
+      cause: `no Session ${key} in the store`,
+    })),
+  };
+}
+
+/** In-place changes the engine can make, or a reason it cannot. */
+function planInPlace(
+  session: Session,
+  container: ContainerDetails,
+  wantedPolicy: EngineRestartPolicy,
+): { changes?: UpdateContainerRequest; cause?: string; needsRecreate?: string } {
+  const wanted = desiredResources(session);
+  const changes: UpdateContainerRequest = {};
+  const causes: string[] = [];
+  // The engine ignores a zero limit on update, so a limit can be raised or lowered in place but
+  // not removed: that takes a new container.
+  if (wanted.memoryBytes !== container.memoryBytes) {
+    if (wanted.memoryBytes === 0) return { needsRecreate: 'resources.memory removed (the engine cannot clear a limit in place)' };
+    changes.memoryBytes = wanted.memoryBytes;
+    causes.push(`resources.memory ${formatBytes(container.memoryBytes)} → ${formatBytes(wanted.memoryBytes)}`);
+  }
+  if (wanted.nanoCpus !== container.nanoCpus) {
+    if (wanted.nanoCpus === 0) return { needsRecreate: 'resources.cpu removed (the engine cannot clear a limit in place)' };
+    changes.nanoCpus = wanted.nanoCpus;
+    causes.push(`resources.cpu ${formatNanoCpus(container.nanoCpus)} → ${formatNanoCpus(wanted.nanoCpus)}`);
+  }
+  if (!samePolicy(wantedPolicy, container.restartPolicy)) {
+    changes.restartPolicy = wantedPolicy;
+    causes.push(`restartPolicy ${container.restartPolicy.name} → ${wantedPolicy.name}`);
+  }
+  return causes.length === 0 ? {} : { changes, cause: `changed in place: ${causes.join('; ')}` };
+}
+
+function planCreate(input: PlanInput, session: Session, cause: string): Operation[] | Wait {
+  const request = desiredContainer(session, input.agent);
+  const pullPolicy = session.spec.imagePullPolicy ?? 'IfNotPresent';
+  const ops: Operation[] = [];
+  if (pullPolicy === 'Always') {
+    ops.push({ type: 'pull', image: request.image, cause: 'imagePullPolicy is Always' });
+  } else if (input.imagePresent === false) {
+    if (pullPolicy === 'Never') {
+      return {
+        delayMs: NEVER_PULL_RECHECK_MS,
+        reason: 'ErrImageNeverPull',
+        message: `image ${request.image} is not on the engine and imagePullPolicy is Never; load or build it there`,
+      };
+    }
+    ops.push({ type: 'pull', image: request.image, cause: 'image not present on the engine' });
+  }
+  ops.push({ type: 'create', request, cause });
+  if ((session.spec.state ?? 'Running') === 'Running') {
+    ops.push({ type: 'start', container: { kind: 'new' }, cause: 'spec.state is Running' });
+  }
+  return ops;
+}
+
+/** Operations (or a wait) that bring an existing, up-to-date container to the desired run state. */
+function planRunState(input: PlanInput, session: Session, c: ContainerDetails): { ops: Operation[]; wait?: Wait } {
+  const ref = { kind: 'existing' as const, id: c.id };
+  if ((session.spec.state ?? 'Running') === 'Stopped') {
+    const active = c.state === 'running' || c.state === 'restarting' || c.state === 'paused';
+    return { ops: active ? [{ type: 'stop', container: ref, cause: 'spec.state is Stopped' }] : [] };
+  }
+  switch (c.state) {
+    case 'running':
+    case 'paused':
+      return { ops: [] };
+    case 'restarting':
+      return {
+        ops: [],
+        wait: { delayMs: TRANSITION_RECHECK_MS, reason: 'EngineRestarting', message: `the engine is restarting the container (exit code ${c.exitCode})` },
+      };
+    case 'removing':
+    case 'dead':
+      return {
+        ops: [],
+        wait: { delayMs: TRANSITION_RECHECK_MS, reason: 'ContainerTransitioning', message: `container is ${c.state}` },
+      };
+    case 'created':
+      return { ops: [{ type: 'start', container: ref, cause: 'container created but not started' }] };
+    case 'exited':
+      break;
+  }
+  const policy = session.spec.restartPolicy ?? 'Always';
+  if (policy === 'Never' || (policy === 'OnFailure' && c.exitCode === 0)) return { ops: [] };
+  const consecutive = ranLongEnough(c) ? 0 : input.crashLoop.consecutiveRestarts;
+  const backoff = crashBackoffMs(consecutive);
+  const sinceLast = input.now - (input.crashLoop.lastRestartAt ?? 0);
+  if (backoff > 0 && sinceLast < backoff) {
+    return {
+      ops: [],
+      wait: {
+        delayMs: backoff - sinceLast,
+        reason: 'CrashLoopBackOff',
+        message: `container exited with code ${c.exitCode}; restart ${consecutive + 1} in a row waits ${backoff} ms`,
+      },
+    };
+  }
+  return {
+    ops: [{ type: 'start', container: ref, cause: `container exited with code ${c.exitCode}; restartPolicy is ${policy}` }],
+  };
+}
+
+export function plan(input: PlanInput): Plan {
+  const { key, desired } = input;
+  if (!desired) return planDeletion(input);
+
+  const request = desiredContainer(desired, input.agent);
+  const hash = request.labels[LABELS.configHash] ?? '';
+  const uid = desired.metadata.uid ?? '';
+  const keeper = pickKeeper(input.containers, hash, uid);
+  const operations: Operation[] = [];
+
+  for (const extra of input.containers) {
+    if (extra === keeper) continue;
+    operations.push({
+      type: 'remove',
+      container: { kind: 'existing', id: extra.id },
+      cause: keeper ? `duplicate container for ${key} (keeping ${shortId(keeper.id)})` : `duplicate container for ${key}`,
+    });
+  }
+
+  const wantRunning = (desired.spec.state ?? 'Running') === 'Running';
+  let recreateCause: string | undefined;
+  if (keeper) {
+    if (keeper.labels[LABELS.uid] !== uid) {
+      recreateCause = `container belongs to an earlier Session ${key} (uid ${keeper.labels[LABELS.uid] ?? 'none'})`;
+    } else if (keeper.labels[LABELS.configHash] !== hash) {
+      const fields = changedFields(keeper.labels[LABELS.configFields], request.labels[LABELS.configFields] ?? '');
+      recreateCause = `config-hash changed: ${fields.join(', ')}`;
+    } else {
+      const inPlace = planInPlace(desired, keeper, request.restartPolicy);
+      if (inPlace.needsRecreate) recreateCause = inPlace.needsRecreate;
+      else if (inPlace.changes && inPlace.cause) {
+        operations.push({ type: 'update', container: { kind: 'existing', id: keeper.id }, changes: inPlace.changes, cause: inPlace.cause });
+      }
+    }
+  }
+
+  if (keeper && !recreateCause) {
+    const runState = planRunState(input, desired, keeper);
+    operations.push(...runState.ops);
+    return runState.wait ? { key, operations, wait: runState.wait } : { key, operations };
+  }
+
+  // No usable container: make one (after removing the old one, so its name and ports are free).
+  if (!wantRunning) {
+    if (keeper) operations.push({ type: 'remove', container: { kind: 'existing', id: keeper.id }, cause: recreateCause ?? 'outdated' });
+    return { key, operations };
+  }
+  const create = planCreate(input, desired, recreateCause ?? 'no container for the Session');
+  if (!Array.isArray(create)) return { key, operations, wait: create };
+  const pulls = create.filter((op) => op.type === 'pull');
+  const rest = create.filter((op) => op.type !== 'pull');
+  // Pull first: a failed pull must not leave the Session with no container at all.
+  operations.unshift(...pulls);
+  if (keeper) operations.push({ type: 'remove', container: { kind: 'existing', id: keeper.id }, cause: recreateCause ?? 'outdated' });
+  operations.push(...rest);
+  return { key, operations };
+}

@@ -1,0 +1,127 @@
+// Derives a Session's status from what was observed after executing the plan. Pure.
+import type { Condition, ConditionStatus, Session, SessionPhase, SessionStatus } from '../../crds/types.ts';
+import type { ContainerDetails } from '../../agent/docker/docker-runtime.ts';
+import type { ObjectProblem } from '../../reconciler/store.ts';
+import { READY, RECONCILING, STALLED, setCondition } from '../../reconciler/conditions.ts';
+import type { Plan } from './plan.ts';
+
+export interface StatusInput {
+  agent: string;
+  desired?: Session;
+  problem?: ObjectProblem;
+  /** The container kept for the Session, as observed after execution. */
+  container?: ContainerDetails;
+  /** Whether that container carries the desired config hash. */
+  upToDate: boolean;
+  plan?: Plan;
+  /** What went wrong executing the plan, if anything: reason (CamelCase) and message. */
+  failure?: { reason: string; message: string };
+  previous?: SessionStatus;
+  restartCount: number;
+  now: Date;
+}
+
+interface Summary {
+  phase: SessionPhase;
+  ready: ConditionStatus;
+  reason: string;
+  message: string;
+}
+
+function summarizeContainer(session: Session, c: ContainerDetails | undefined, upToDate: boolean, plan?: Plan): Summary {
+  const wantRunning = (session.spec.state ?? 'Running') === 'Running';
+  if (!c) {
+    if (!wantRunning) return { phase: 'Stopped', ready: 'True', reason: 'Stopped', message: 'spec.state is Stopped; no container' };
+    if (plan?.wait) return { phase: 'Pending', ready: 'False', reason: plan.wait.reason, message: plan.wait.message };
+    return { phase: 'Pending', ready: 'False', reason: 'ContainerMissing', message: 'no container yet' };
+  }
+  if (!wantRunning) {
+    const stopped = c.state !== 'running' && c.state !== 'restarting' && c.state !== 'paused';
+    return stopped
+      ? { phase: 'Stopped', ready: 'True', reason: 'Stopped', message: 'container stopped as spec.state asks' }
+      : { phase: 'Running', ready: 'False', reason: 'Stopping', message: 'stopping the container' };
+  }
+  switch (c.state) {
+    case 'running':
+      return upToDate
+        ? { phase: 'Running', ready: 'True', reason: 'Running', message: 'container running' }
+        : { phase: 'Running', ready: 'False', reason: 'Outdated', message: 'container runs an outdated config' };
+    case 'paused':
+      return { phase: 'Running', ready: 'False', reason: 'Paused', message: 'container is paused on the engine' };
+    case 'created':
+      return { phase: 'Creating', ready: 'False', reason: 'Creating', message: 'container created, not started yet' };
+    case 'restarting':
+      return {
+        phase: 'Pending',
+        ready: 'False',
+        reason: 'CrashLoopBackOff',
+        message: `container exited with code ${c.exitCode}${c.oomKilled ? ' (OOM killed)' : ''}; the engine restarts it with back-off`,
+      };
+    case 'removing':
+    case 'dead':
+      return { phase: 'Pending', ready: 'False', reason: 'ContainerTransitioning', message: `container is ${c.state}` };
+    case 'exited':
+      break;
+  }
+  const policy = session.spec.restartPolicy ?? 'Always';
+  const detail = `container exited with code ${c.exitCode}${c.oomKilled ? ' (OOM killed)' : ''}${c.error ? `: ${c.error}` : ''}`;
+  if (policy === 'Never' || (policy === 'OnFailure' && c.exitCode === 0)) {
+    return c.exitCode === 0
+      ? { phase: 'Stopped', ready: 'True', reason: 'Completed', message: detail }
+      : { phase: 'Failed', ready: 'False', reason: 'ContainerFailed', message: `${detail}; restartPolicy is ${policy}` };
+  }
+  const waiting = plan?.wait?.reason === 'CrashLoopBackOff';
+  return { phase: 'Pending', ready: 'False', reason: waiting ? 'CrashLoopBackOff' : 'Restarting', message: plan?.wait?.message ?? detail };
+}
+
+function endpoints(c: ContainerDetails | undefined, session: Session): string[] {
+  if (!c || c.state !== 'running') return [];
+  const published = c.ports.map((p) => `${p.hostIP}:${p.hostPort}/${p.protocol}`);
+  if (published.length > 0) return published;
+  if (!c.ipAddress) return [];
+  return (session.spec.ports ?? []).map((p) => `${c.ipAddress}:${p.containerPort}/${(p.protocol ?? 'TCP').toLowerCase()}`);
+}
+
+export function sessionStatus(input: StatusInput): SessionStatus {
+  const { desired, previous, now } = input;
+  let conditions: Condition[] = previous?.conditions ?? [];
+  const generation = desired?.metadata.generation;
+  const set = (type: string, status: ConditionStatus, reason: string, message: string): void => {
+    conditions = setCondition(conditions, { type, status, reason, message, observedGeneration: generation }, now);
+  };
+
+  if (!desired) {
+    // Only a problem with no valid version: nothing was touched.
+    const problem = input.problem;
+    set(STALLED, 'True', problem?.reason ?? 'InvalidSpec', problem?.message ?? 'invalid object');
+    set(READY, 'False', problem?.reason ?? 'InvalidSpec', problem?.message ?? 'invalid object');
+    set(RECONCILING, 'False', problem?.reason ?? 'InvalidSpec', 'waiting for a valid spec');
+    return { ...previous, phase: previous?.phase ?? 'Pending', agent: input.agent, message: problem?.message ?? 'invalid object', conditions };
+  }
+
+  const summary = summarizeContainer(desired, input.container, input.upToDate, input.plan);
+  const failure = input.failure;
+  const ready = failure ? 'False' : summary.ready;
+  const reason = failure?.reason ?? summary.reason;
+  const message = failure?.message ?? summary.message;
+  set(READY, ready, reason, message);
+  const converged = ready === 'True' && !input.plan?.wait;
+  set(RECONCILING, converged ? 'False' : 'True', converged ? 'Converged' : reason, converged ? 'nothing to do' : message);
+  if (input.problem) set(STALLED, 'True', input.problem.reason, `${input.problem.message} (still running the last valid version)`);
+  else set(STALLED, 'False', 'Reconciled', 'spec accepted');
+
+  const status: SessionStatus = {
+    phase: summary.phase,
+    agent: input.agent,
+    restartCount: input.restartCount,
+    endpoints: endpoints(input.container, desired),
+    message: input.problem ? `${message}; ${input.problem.message}` : message,
+    conditions,
+  };
+  if (input.container) status.containerID = input.container.id;
+  if (input.container?.state === 'running' && input.container.startedAt) status.startedAt = input.container.startedAt;
+  // observedGeneration moves only after a real success, and never for a refused newer version.
+  const observed = !failure && !input.problem ? generation : previous?.observedGeneration;
+  if (observed !== undefined) status.observedGeneration = observed;
+  return status;
+}
