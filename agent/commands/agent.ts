@@ -1,0 +1,34 @@
+import { Command } from 'commander';
+import { agentConfig, agentOptions, commonOptions } from '../config.ts';
+import type { RawAgentOptions } from '../config.ts';
+import { startAgent } from '../agent.ts';
+import { createLogger } from '../logger.ts';
+
+export function agentCommand(): Command {
+  const command = new Command('agent')
+    .description('Run the agent: watch the Session YAML directory and converge the local Docker engine.')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  dockerlet agent --store ./examples
+  DOCKERLET_STORE=/srv/gitops/sessions dockerlet agent --listen 0.0.0.0:9464 --log-format json
+
+Every flag can also be set by the environment variable shown next to it.
+SIGINT or SIGTERM stops the agent; running containers keep running and are adopted on the next start.`,
+    );
+  for (const option of [...commonOptions(), ...agentOptions()]) command.addOption(option);
+  return command.action(async (raw: RawAgentOptions) => {
+    const config = agentConfig(raw);
+    const logger = createLogger(config.logFormat, config.logLevel);
+    const agent = await startAgent(config, { logger });
+    const shutdown = (signal: string): void => {
+      logger.info({ signal }, 'signal received');
+      agent.stop().catch((error: unknown) => logger.error({ err: error }, 'stop failed'));
+    };
+    process.once('SIGINT', () => shutdown('SIGINT'));
+    process.once('SIGTERM', () => shutdown('SIGTERM'));
+    await agent.done;
+    logger.flush();
+  });
+}

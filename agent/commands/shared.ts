@@ -1,0 +1,44 @@
+// Pieces shared by the read-only commands (get, diff): where the agent keeps its store and state,
+// and a one-shot load of the YAML store.
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Command } from 'commander';
+import pino from 'pino';
+import type { Logger } from 'pino';
+import { commonConfig } from '../config.ts';
+import type { CommonConfig, RawCommonOptions } from '../config.ts';
+import { STATE_FILES } from '../agent.ts';
+import { openYamlStore } from '../stores/open-yaml-store.ts';
+import type { YamlDirectoryStore } from '../stores/yaml-store.ts';
+
+/** Errors only, to stderr: a command's stdout is its output. */
+export function quietLogger(): Logger {
+  return pino({ level: 'error' }, pino.destination(2));
+}
+
+/**
+ * Common config for a read-only command. When --store was not given, the store the agent
+ * recorded in its state directory is used, so `dockerlet get sessions` needs no flags.
+ */
+export async function readOnlyConfig(command: Command, raw: RawCommonOptions): Promise<CommonConfig> {
+  if (command.getOptionValueSource('store') === 'default') {
+    try {
+      const recorded = JSON.parse(await readFile(join(raw.stateDir, STATE_FILES.agent), 'utf8')) as { storeDir?: unknown; agentName?: unknown };
+      if (typeof recorded.storeDir === 'string') raw = { ...raw, store: recorded.storeDir };
+      if (typeof recorded.agentName === 'string' && command.getOptionValueSource('agentName') === 'default') {
+        raw = { ...raw, agentName: recorded.agentName };
+      }
+    } catch {
+      // No agent has run with this state dir yet: the defaults stand.
+    }
+  }
+  return commonConfig(raw);
+}
+
+/** Reads the store once (no watching). */
+export async function loadStoreOnce(storeDir: string, logger: Logger): Promise<YamlDirectoryStore> {
+  const store = await openYamlStore({ dir: storeDir, logger });
+  await store.start();
+  await store.stop();
+  return store;
+}
