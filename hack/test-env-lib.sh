@@ -1,0 +1,51 @@
+# shellcheck shell=bash
+# Shared helpers for hack/test-env, hack/images/*.sh and hack/run. Source it; it defines
+# functions and variables only and runs nothing.
+
+DOCKERLET_TEST_STATE="${DOCKERLET_TEST_STATE:-/tmp/dockerlet-test-env}"
+# The engine is reached on its unix socket only: no TCP port is ever opened (FIELD-NOTES #6).
+DOCKERLET_DOCKER_SOCKET="${DOCKERLET_DOCKER_SOCKET:-/var/run/docker.sock}"
+TEST_BUSYBOX_IMAGE="${TEST_BUSYBOX_IMAGE:-dockerlet-test/busybox:latest}"
+
+# One line per step, so a CI log reads as a list of what happened.
+step() { printf 'test-env: %s\n' "$*"; }
+die() {
+  printf 'test-env: ERROR: %s\n' "$*" >&2
+  exit 1
+}
+
+# The docker CLI, always on our socket whatever DOCKER_HOST says.
+dk() { docker --host "unix://${DOCKERLET_DOCKER_SOCKET}" "$@"; }
+
+engine_answers() {
+  command -v docker >/dev/null 2>&1 && [ -S "$DOCKERLET_DOCKER_SOCKET" ] && dk info >/dev/null 2>&1
+}
+
+as_root() {
+  if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+APT_UPDATED=""
+# Installs Debian packages that are missing; apt-get update at most once per run.
+apt_install() {
+  command -v apt-get >/dev/null 2>&1 || die "apt-get not found: install $* by hand"
+  if [ -z "$APT_UPDATED" ]; then
+    step "apt-get update"
+    as_root apt-get update -qq >/dev/null || die "apt-get update failed"
+    APT_UPDATED=1
+  fi
+  step "installing $*"
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null || die "apt-get install $* failed"
+}
+
+deb_installed() {
+  [ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null)" = "install ok installed" ]
+}
+
+# A pid file names a live process with the expected command, not a recycled pid.
+pid_alive() {
+  local pidfile="$1" comm="$2" pid
+  [ -f "$pidfile" ] || return 1
+  pid="$(cat "$pidfile")"
+  [ -n "$pid" ] && [ -r "/proc/$pid/comm" ] && [ "$(cat "/proc/$pid/comm")" = "$comm" ]
+}
