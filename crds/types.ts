@@ -1,5 +1,8 @@
 // TypeScript shapes of the resources in crds/*.yaml. The YAML is the source of truth; the
 // generated interfaces live in crds/generated/ and a unit test keeps them in step.
+import type * as GenSession from './generated/session.ts';
+import type * as GenAgent from './generated/agent.ts';
+
 export const API_GROUP = 'dockerlet.dev' as const;
 export const API_VERSION = 'dockerlet.dev/v1alpha1' as const;
 
@@ -16,88 +19,38 @@ export interface ObjectMeta {
   finalizers?: string[];
 }
 
+// Resource shapes come from crds/generated/ (hack/gen-types.ts, from the CRD schemas), so they
+// cannot drift from what validation accepts. The `as const` lists below are hand-written because
+// code needs them at run time; crds/types-compat.ts fails `tsc` if one disagrees with the schema.
+
 export const CONDITION_STATUSES = ['True', 'False', 'Unknown'] as const;
-export type ConditionStatus = (typeof CONDITION_STATUSES)[number];
+export type ConditionStatus = GenSession.ConditionStatus;
+export type Condition = GenSession.Condition;
 
-export interface Condition {
-  type: string;
-  status: ConditionStatus;
-  reason: string;
-  message?: string;
-  lastTransitionTime: string;
-  observedGeneration?: number;
-}
-
-export interface EnvVar {
-  name: string;
-  value?: string;
-}
+export type EnvVar = GenSession.EnvVar;
 
 export const PROTOCOLS = ['TCP', 'UDP'] as const;
-export type Protocol = (typeof PROTOCOLS)[number];
+export type Protocol = GenSession.Protocol;
+export type PortSpec = GenSession.PortSpec;
 
-export interface PortSpec {
-  containerPort: number;
-  hostPort?: number;
-  hostIP?: string;
-  protocol?: Protocol;
-}
-
-export interface VolumeSpec {
-  name: string;
-  hostPath?: string;
-  volume?: string;
-  emptyDir?: { sizeLimit?: string };
-}
-
-export interface MountSpec {
-  name: string;
-  mountPath: string;
-  readOnly?: boolean;
-}
-
-export interface ResourceSpec {
-  cpu?: string;
-  memory?: string;
-}
+/** Exactly one of hostPath, volume, emptyDir is set (enforced by validation, not by the type). */
+export type VolumeSpec = GenSession.VolumeSpec;
+export type EmptyDirVolumeSource = GenSession.EmptyDirVolumeSource;
+export type MountSpec = GenSession.MountSpec;
+export type ResourceSpec = GenSession.ResourceSpec;
 
 export const RESTART_POLICIES = ['Always', 'OnFailure', 'Never'] as const;
-export type RestartPolicy = (typeof RESTART_POLICIES)[number];
+export type RestartPolicy = GenSession.RestartPolicy;
 export const IMAGE_PULL_POLICIES = ['Always', 'IfNotPresent', 'Never'] as const;
-export type ImagePullPolicy = (typeof IMAGE_PULL_POLICIES)[number];
+export type ImagePullPolicy = GenSession.ImagePullPolicy;
 export const DESIRED_STATES = ['Running', 'Stopped'] as const;
-export type DesiredState = (typeof DESIRED_STATES)[number];
+export type DesiredState = GenSession.DesiredState;
 
-export interface SessionSpec {
-  image: string;
-  command?: string[];
-  args?: string[];
-  env?: EnvVar[];
-  ports?: PortSpec[];
-  volumes?: VolumeSpec[];
-  mounts?: MountSpec[];
-  resources?: ResourceSpec;
-  restartPolicy?: RestartPolicy;
-  imagePullPolicy?: ImagePullPolicy;
-  state?: DesiredState;
-  agent?: string;
-  labels?: Record<string, string>;
-}
+export type SessionSpec = GenSession.SessionSpec;
 
 export const SESSION_PHASES = ['Pending', 'Creating', 'Running', 'Stopped', 'Failed', 'Terminating'] as const;
-export type SessionPhase = (typeof SESSION_PHASES)[number];
-
-export interface SessionStatus {
-  phase?: SessionPhase;
-  agent?: string;
-  containerID?: string;
-  startedAt?: string;
-  restartCount?: number;
-  observedGeneration?: number;
-  endpoints?: string[];
-  message?: string;
-  conditions?: Condition[];
-}
+export type SessionPhase = GenSession.SessionPhase;
+export type SessionStatus = GenSession.SessionStatus;
 
 export interface Session {
   apiVersion: typeof API_VERSION;
@@ -108,25 +61,16 @@ export interface Session {
 }
 
 export const AGENT_STATES = ['Online', 'Offline'] as const;
-export type AgentState = (typeof AGENT_STATES)[number];
-
-export interface AgentStatus {
-  state?: AgentState;
-  lastHeartbeatTime?: string;
-  leader?: string;
-  fencingToken?: number;
-  replicas?: string[];
-  engineVersion?: string;
-  capacity?: { cpus?: number; memoryBytes?: number };
-  activeSessions?: number;
-  conditions?: Condition[];
-}
+export type AgentState = GenAgent.AgentState;
+export type AgentSpec = GenAgent.AgentSpec;
+export type AgentCapacity = GenAgent.AgentCapacity;
+export type AgentStatus = GenAgent.AgentStatus;
 
 export interface Agent {
   apiVersion: typeof API_VERSION;
   kind: 'Agent';
   metadata: ObjectMeta;
-  spec?: { description?: string };
+  spec?: AgentSpec;
   status?: AgentStatus;
 }
 

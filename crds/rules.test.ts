@@ -1,0 +1,78 @@
+import { describe, it, expect } from 'vitest';
+import { validateObject } from './validate.ts';
+
+function problemsOf(spec: Record<string, unknown>): string[] {
+  const result = validateObject({
+    apiVersion: 'dockerlet.dev/v1alpha1',
+    kind: 'Session',
+    metadata: { name: 'web' },
+    spec: { image: 'x', ...spec },
+  });
+  return result.ok ? [] : result.problems.map((p) => p.message);
+}
+
+describe('cross-field rules', () => {
+  it('requires every mount to name a declared volume', () => {
+    expect(
+      problemsOf({
+        volumes: [{ name: 'data', emptyDir: { sizeLimit: '1Gi' } }],
+        mounts: [
+          { name: 'data', mountPath: '/data' },
+          { name: 'cache', mountPath: '/cache' },
+        ],
+      }),
+    ).toEqual(['spec.mounts[1].name: Not found: "cache": must name an entry of spec.volumes']);
+    expect(problemsOf({ mounts: [{ name: 'data', mountPath: '/data' }] })).toEqual([
+      'spec.mounts[0].name: Not found: "data": must name an entry of spec.volumes',
+    ]);
+  });
+
+  it('rejects a host port published twice for one protocol, allows TCP and UDP on the same port', () => {
+    expect(
+      problemsOf({
+        ports: [
+          { containerPort: 53, hostPort: 5353 },
+          { containerPort: 53, hostPort: 5353, protocol: 'UDP' },
+          { containerPort: 54, hostPort: 5353, protocol: 'TCP' },
+          { containerPort: 80 },
+          { containerPort: 81 },
+        ],
+      }),
+    ).toEqual([
+      'spec.ports[2].hostPort: Duplicate value: 5353: host port 5353/TCP is already published by spec.ports[0]',
+    ]);
+  });
+
+  it('rejects two mounts on one path', () => {
+    expect(
+      problemsOf({
+        volumes: [
+          { name: 'a', volume: 'a' },
+          { name: 'b', hostPath: '/srv/b' },
+        ],
+        mounts: [
+          { name: 'a', mountPath: '/data' },
+          { name: 'b', mountPath: '/data/', readOnly: true },
+        ],
+      }),
+    ).toEqual(['spec.mounts[1].mountPath: Duplicate value: "/data/": already mounted by spec.mounts[0]']);
+  });
+
+  it('reserves the dockerlet.dev/ label prefix in spec.labels', () => {
+    expect(
+      problemsOf({ labels: { 'dockerlet.dev/managed-by': 'me', team: 'a', 'example.com/dockerlet.dev': 'fine' } }),
+    ).toEqual([
+      'spec.labels[dockerlet.dev/managed-by]: Invalid value: "dockerlet.dev/managed-by": the prefix "dockerlet.dev/" is reserved for labels that dockerlet sets',
+    ]);
+  });
+
+  it('reports rule problems together with unknown fields, but not on a spec with wrong types', () => {
+    expect(problemsOf({ imagee: 'y', mounts: [{ name: 'data', mountPath: '/data' }] })).toEqual([
+      'spec.imagee: unknown field "imagee"',
+      'spec.mounts[0].name: Not found: "data": must name an entry of spec.volumes',
+    ]);
+    expect(problemsOf({ volumes: 'none', mounts: [{ name: 'data', mountPath: '/data' }] })).toEqual([
+      'spec.volumes: Invalid value: "none": must be of type array',
+    ]);
+  });
+});

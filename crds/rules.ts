@@ -1,0 +1,107 @@
+// Cross-field rules that the openAPIV3Schema alone cannot express. Each one will be mirrored as a
+// CEL rule in `x-kubernetes-validations` in crds/session.yaml, so the API server enforces it too;
+// until then the Kubernetes store must call validateObject as well. They run only on a spec that
+// already passed the schema, so they can rely on its types and defaults.
+//
+// Not here because the schema already says it (enforced in structural.ts, natively by the API
+// server): env names and volume names are unique (`x-kubernetes-list-type: map` keyed by name);
+// exactly one source per volume (`oneOf`).
+import type { SessionSpec } from './types.ts';
+import { problem } from './problems.ts';
+import type { FieldProblem } from './problems.ts';
+
+export const RESERVED_LABEL_PREFIX = 'dockerlet.dev/';
+
+export interface Rule<Spec> {
+  /** Stable identifier; the CEL mirror will use it in its message. */
+  id: string;
+  check(spec: Spec): FieldProblem[];
+}
+
+// A mount of a volume that is not declared cannot be built into a container (Docker would need a
+// source); the API server accepts it unless we say so.
+const mountsNameVolumes: Rule<SessionSpec> = {
+  id: 'mount-names-a-volume',
+  check(spec) {
+    const volumes = new Set((spec.volumes ?? []).map((v) => v.name));
+    return (spec.mounts ?? []).flatMap((m, i) =>
+      volumes.has(m.name)
+        ? []
+        : [problem.notFound(['spec', 'mounts', i, 'name'], m.name, 'must name an entry of spec.volumes')],
+    );
+  },
+};
+
+// Docker refuses to create a container that publishes the same host port twice for one protocol
+// ("port is already allocated"). Stricter than Docker on purpose: different hostIPs with the same
+// port are rejected too, which keeps the rule simple and the CEL mirror a one-liner.
+const hostPortsUnique: Rule<SessionSpec> = {
+  id: 'host-port-unique-per-protocol',
+  check(spec) {
+    const seen = new Map<string, number>();
+    return (spec.ports ?? []).flatMap((p, i) => {
+      if (p.hostPort === undefined) return [];
+      const key = `${p.hostPort}/${p.protocol ?? 'TCP'}`;
+      const first = seen.get(key);
+      if (first === undefined) {
+        seen.set(key, i);
+        return [];
+      }
+      return [
+        problem.duplicate(
+          ['spec', 'ports', i, 'hostPort'],
+          p.hostPort,
+          `host port ${key} is already published by spec.ports[${first}]`,
+        ),
+      ];
+    });
+  },
+};
+
+// Docker refuses two mounts on one path ("Duplicate mount point"); better to say so at apply time
+// than as a Stalled condition after the fact.
+const mountPathsUnique: Rule<SessionSpec> = {
+  id: 'mount-path-unique',
+  check(spec) {
+    const seen = new Map<string, number>();
+    return (spec.mounts ?? []).flatMap((m, i) => {
+      const path = m.mountPath.replace(/(.)\/+$/, '$1');
+      const first = seen.get(path);
+      if (first === undefined) {
+        seen.set(path, i);
+        return [];
+      }
+      return [
+        problem.duplicate(['spec', 'mounts', i, 'mountPath'], m.mountPath, `already mounted by spec.mounts[${first}]`),
+      ];
+    });
+  },
+};
+
+// Ownership is decided by the dockerlet.dev/ labels on a container (managed-by, uid, config-hash...).
+// Letting a user set them could make the agent adopt, or delete, the wrong container.
+const reservedLabels: Rule<SessionSpec> = {
+  id: 'reserved-label-prefix',
+  check(spec) {
+    return Object.keys(spec.labels ?? {})
+      .filter((key) => key.startsWith(RESERVED_LABEL_PREFIX))
+      .map((key) =>
+        problem.invalid(
+          ['spec', 'labels', key],
+          key,
+          `the prefix "${RESERVED_LABEL_PREFIX}" is reserved for labels that dockerlet sets`,
+        ),
+      );
+  },
+};
+
+export const SESSION_RULES: readonly Rule<SessionSpec>[] = [
+  mountsNameVolumes,
+  hostPortsUnique,
+  mountPathsUnique,
+  reservedLabels,
+];
+
+export function checkSessionRules(spec: SessionSpec): FieldProblem[] {
+  return SESSION_RULES.flatMap((rule) => rule.check(spec));
+}

@@ -1,0 +1,238 @@
+import { describe, it, expect } from 'vitest';
+import { validateObject } from './validate.ts';
+import type { ValidationResult } from './validate.ts';
+
+function session(
+  spec: Record<string, unknown>,
+  metadata: Record<string, unknown> = { name: 'web' },
+): Record<string, unknown> {
+  return { apiVersion: 'dockerlet.dev/v1alpha1', kind: 'Session', metadata, spec };
+}
+
+function messages(result: ValidationResult): string[] {
+  if (result.ok) throw new Error(`expected problems, got a valid ${result.object.kind}`);
+  return result.problems.map((p) => p.message);
+}
+
+function fieldPaths(result: ValidationResult): string[] {
+  return result.ok ? [] : result.problems.map((p) => p.fieldPath);
+}
+
+describe('validateObject: valid objects', () => {
+  it('accepts a minimal Session and applies schema defaults like the API server', () => {
+    const input = session({
+      image: 'nginx:1.27',
+      env: [{ name: 'MODE' }],
+      ports: [{ containerPort: 80, hostPort: 8080 }],
+      volumes: [{ name: 'data', volume: 'web-data' }],
+      mounts: [{ name: 'data', mountPath: '/data' }],
+    });
+    const result = validateObject(input);
+    expect(result).toEqual({
+      ok: true,
+      object: {
+        apiVersion: 'dockerlet.dev/v1alpha1',
+        kind: 'Session',
+        metadata: { name: 'web', namespace: 'default' },
+        spec: {
+          image: 'nginx:1.27',
+          env: [{ name: 'MODE', value: '' }],
+          ports: [{ containerPort: 80, hostPort: 8080, hostIP: '127.0.0.1', protocol: 'TCP' }],
+          volumes: [{ name: 'data', volume: 'web-data' }],
+          mounts: [{ name: 'data', mountPath: '/data', readOnly: false }],
+          restartPolicy: 'Always',
+          imagePullPolicy: 'IfNotPresent',
+          state: 'Running',
+        },
+      },
+    });
+    // The caller's object is left alone.
+    expect(input.metadata).toEqual({ name: 'web' });
+  });
+
+  it('keeps explicit values over defaults and treats null as unset', () => {
+    const result = validateObject(
+      session(
+        { image: 'nginx', restartPolicy: 'Never', state: null, env: [{ name: 'A', value: null }] },
+        { name: 'web', namespace: 'team-a' },
+      ),
+    );
+    expect(result.ok).toBe(true);
+    if (!result.ok || result.object.kind !== 'Session') return;
+    expect(result.object.metadata.namespace).toBe('team-a');
+    expect(result.object.spec.restartPolicy).toBe('Never');
+    expect(result.object.spec.state).toBe('Running');
+    expect(result.object.spec.env).toEqual([{ name: 'A', value: '' }]);
+  });
+
+  it('drops status written in a user file instead of validating it', () => {
+    const result = validateObject({ ...session({ image: 'nginx' }), status: { phase: 'NotAPhase', bogus: true } });
+    expect(result.ok).toBe(true);
+    if (result.ok) expect(result.object.status).toBeUndefined();
+  });
+
+  it('accepts an Agent and ignores a namespace on the cluster-scoped kind', () => {
+    const result = validateObject({
+      apiVersion: 'dockerlet.dev/v1alpha1',
+      kind: 'Agent',
+      metadata: { name: 'host-1.example', namespace: 'ignored', labels: { 'app.kubernetes.io/name': 'dockerlet' } },
+      spec: { description: 'the build box' },
+    });
+    expect(result).toEqual({
+      ok: true,
+      object: {
+        apiVersion: 'dockerlet.dev/v1alpha1',
+        kind: 'Agent',
+        metadata: { name: 'host-1.example', labels: { 'app.kubernetes.io/name': 'dockerlet' } },
+        spec: { description: 'the build box' },
+      },
+    });
+  });
+});
+
+describe('validateObject: type meta', () => {
+  it('names apiVersion and kind when they are wrong', () => {
+    expect(messages(validateObject({ ...session({ image: 'x' }), apiVersion: 'dockerlet.dev/v1' }))).toEqual([
+      'apiVersion: Unsupported value: "dockerlet.dev/v1": supported values: "dockerlet.dev/v1alpha1"',
+    ]);
+    expect(messages(validateObject({ ...session({ image: 'x' }), kind: 'Sesion' }))).toEqual([
+      'kind: Unsupported value: "Sesion": supported values: "Session", "Agent"',
+    ]);
+    expect(fieldPaths(validateObject({ metadata: { name: 'x' } }))).toEqual(['apiVersion', 'kind']);
+  });
+
+  it('rejects something that is not an object at all', () => {
+    const result = validateObject(['not', 'an', 'object'], { source: 'list.yaml' });
+    expect(messages(result)[0]).toMatch(/^list\.yaml: <object>: Invalid value: "array": must be an object/);
+  });
+});
+
+describe('validateObject: metadata', () => {
+  it('requires metadata.name', () => {
+    expect(messages(validateObject(session({ image: 'x' }, {})))).toEqual(['metadata.name: Required value']);
+    expect(
+      messages(validateObject({ apiVersion: 'dockerlet.dev/v1alpha1', kind: 'Session', spec: { image: 'x' } })),
+    ).toEqual(['metadata.name: Required value']);
+  });
+
+  it.each([['My_Session'], ['-web'], ['web-'], ['a'.repeat(254)]])('rejects the name %j', (name) => {
+    const result = validateObject(session({ image: 'x' }, { name }));
+    expect(fieldPaths(result)).toContain('metadata.name');
+    expect(messages(result)[0]).toContain(`metadata.name: Invalid value: ${JSON.stringify(name)}: `);
+  });
+
+  it('accepts a DNS subdomain name with dots', () => {
+    expect(validateObject(session({ image: 'x' }, { name: 'web.team-a.1' })).ok).toBe(true);
+  });
+
+  it('requires a DNS label namespace', () => {
+    const result = validateObject(session({ image: 'x' }, { name: 'web', namespace: 'team.a' }));
+    expect(messages(result)[0]).toMatch(/^metadata\.namespace: Invalid value: "team\.a": a lowercase RFC 1123 label/);
+    expect(fieldPaths(validateObject(session({ image: 'x' }, { name: 'web', namespace: 'a'.repeat(64) })))).toEqual([
+      'metadata.namespace',
+    ]);
+  });
+
+  it('checks labels and annotations are string maps with valid keys', () => {
+    const result = validateObject(
+      session(
+        { image: 'x' },
+        { name: 'web', labels: { tier: 1, 'bad key': 'v', ok: 'not ok!' }, annotations: { note: true }, nope: 1 },
+      ),
+    );
+    expect(fieldPaths(result)).toEqual([
+      'metadata.nope',
+      'metadata.labels.tier',
+      'metadata.labels[bad key]',
+      'metadata.labels.ok',
+      'metadata.annotations.note',
+    ]);
+    expect(messages(result)[0]).toBe('metadata.nope: unknown field "nope"');
+  });
+});
+
+describe('validateObject: schema', () => {
+  it('rejects a negative memory quantity with the field path and pattern', () => {
+    const result = validateObject(session({ image: 'x', resources: { memory: '-1Gi' } }));
+    expect(fieldPaths(result)).toEqual(['spec.resources.memory']);
+    expect(messages(result)).toEqual([
+      'spec.resources.memory: Invalid value: "-1Gi": must match pattern "^[0-9]+(\\.[0-9]+)?([KMGTPE]i|[kMGTPE])?$"',
+    ]);
+  });
+
+  it('rejects unknown fields like strict field validation, at any depth', () => {
+    const result = validateObject({
+      ...session({ image: 'x', imagee: 'y', ports: [{ containerPort: 80, hostport: 1 }] }),
+      specs: {},
+    });
+    expect(messages(result)).toEqual([
+      'specs: unknown field "specs"',
+      'spec.imagee: unknown field "imagee"',
+      'spec.ports[0].hostport: unknown field "hostport"',
+    ]);
+  });
+
+  it('requires spec and spec.image', () => {
+    expect(messages(validateObject(session({ command: ['sh'] })))).toEqual(['spec.image: Required value']);
+    expect(
+      messages(validateObject({ apiVersion: 'dockerlet.dev/v1alpha1', kind: 'Session', metadata: { name: 'x' } })),
+    ).toEqual(['spec: Required value']);
+  });
+
+  it('reports types, enums and ranges with kube-style sentences', () => {
+    const result = validateObject(
+      session({
+        image: 'x',
+        ports: [{ containerPort: '80' }, { containerPort: 70000, protocol: 'SCTP' }],
+        restartPolicy: 'Sometimes',
+      }),
+    );
+    expect(messages(result)).toEqual([
+      'spec.ports[0].containerPort: Invalid value: "80": must be of type integer',
+      'spec.ports[1].containerPort: Invalid value: 70000: must be less than or equal to 65535',
+      'spec.ports[1].protocol: Unsupported value: "SCTP": supported values: "TCP", "UDP"',
+      'spec.restartPolicy: Unsupported value: "Sometimes": supported values: "Always", "OnFailure", "Never"',
+    ]);
+  });
+
+  it('requires exactly one source per volume (oneOf)', () => {
+    const result = validateObject(
+      session({
+        image: 'x',
+        volumes: [{ name: 'a', hostPath: '/srv', volume: 'vol' }, { name: 'b' }, { name: 'c', emptyDir: {} }],
+      }),
+    );
+    expect(messages(result)).toEqual([
+      'spec.volumes[0]: Invalid value: "object": must set exactly one of hostPath, volume, emptyDir, but sets hostPath and volume',
+      'spec.volumes[1]: Invalid value: "object": must set exactly one of hostPath, volume, emptyDir, but sets none',
+    ]);
+  });
+
+  it('enforces x-kubernetes-list-type: map keys (env and volume names are unique)', () => {
+    const result = validateObject(
+      session({
+        image: 'x',
+        env: [
+          { name: 'A', value: '1' },
+          { name: 'A', value: '2' },
+        ],
+        volumes: [
+          { name: 'v', volume: 'a' },
+          { name: 'v', volume: 'b' },
+        ],
+      }),
+    );
+    expect(messages(result)).toEqual([
+      'spec.env[1]: Duplicate value: {"name":"A"}',
+      'spec.volumes[1]: Duplicate value: {"name":"v"}',
+    ]);
+  });
+
+  it('prefixes every message with the source', () => {
+    const result = validateObject(session({ image: 'x', imagee: 'y' }), { source: 'sessions/web.yaml' });
+    expect(result).toEqual({
+      ok: false,
+      problems: [{ fieldPath: 'spec.imagee', message: 'sessions/web.yaml: spec.imagee: unknown field "imagee"' }],
+    });
+  });
+});
