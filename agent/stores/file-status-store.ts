@@ -1,0 +1,190 @@
+// Status of objects from the YAML store, kept in one JSON file outside the watched tree (a Git
+// checkout stays clean). Memory is the truth while the agent runs; the file is its durable copy,
+// written in batches: a resync that writes 300 statuses costs a few file writes, not 300.
+import { mkdir, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import path from 'node:path';
+import type { Logger } from 'pino';
+import type { ObjectKey } from '../../crds/types.ts';
+import type { StatusStore } from '../../reconciler/store.ts';
+import { writeFileAtomic } from './atomic-file.ts';
+import { deepFreeze } from './object-meta.ts';
+import { describeError, errorCode } from './yaml-tree.ts';
+
+export interface FileStatusStoreOptions {
+  /** The JSON file, e.g. `<stateDir>/sessions.status.json`. Its directory is created (0700). */
+  path: string;
+  logger: Logger;
+  /** How long writes are collected before one file write. Default 200 ms. */
+  flushDelayMs?: number;
+}
+
+const FORMAT_VERSION = 1;
+const STALE_TEMP_MS = 60_000;
+
+interface StatusFile {
+  version: typeof FORMAT_VERSION;
+  items: Record<ObjectKey, unknown>;
+}
+
+export class FileStatusStore<S> implements StatusStore<S> {
+  private readonly path: string;
+  private readonly logger: Logger;
+  private readonly flushDelayMs: number;
+  private items = new Map<ObjectKey, S>();
+  private dirty = false;
+  private timer: NodeJS.Timeout | undefined;
+  /** Flushes run one at a time, in order; a failed one does not break the chain. */
+  private flushes: Promise<void> = Promise.resolve();
+  private failing = false;
+  private written = 0;
+
+  constructor(options: FileStatusStoreOptions) {
+    this.path = path.resolve(options.path);
+    this.logger = options.logger.child({ component: 'status-store', path: this.path });
+    this.flushDelayMs = options.flushDelayMs ?? 200;
+  }
+
+  /**
+   * Reads the file (call once, before use). A missing file is an empty store; a corrupt one is
+   * moved aside to `<path>.corrupt-<timestamp>` and the store starts empty: status is rebuilt by
+   * the next reconcile, while crashing would stop every Session from converging. A file that
+   * exists but cannot be read (permissions) is a configuration error and rejects.
+   */
+  async load(): Promise<void> {
+    const dir = path.dirname(this.path);
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+    await this.removeStaleTempFiles(dir);
+    let text: string;
+    try {
+      text = await readFile(this.path, 'utf8');
+    } catch (error) {
+      if (errorCode(error) === 'ENOENT') return;
+      throw error;
+    }
+    try {
+      this.items = new Map(Object.entries(parseStatusFile(text)) as [ObjectKey, S][]);
+      for (const value of this.items.values()) deepFreeze(value);
+    } catch (error) {
+      const movedTo = `${this.path}.corrupt-${new Date().toISOString().replace(/[:.]/g, '-')}`;
+      await rename(this.path, movedTo);
+      this.logger.warn({ err: error, movedTo }, 'status file is corrupt; moved aside, starting with empty status');
+    }
+  }
+
+  /** Read-only view of a status file, for the CLI. Missing file: empty. Corrupt file: rejects. */
+  static async readSnapshot<S>(file: string): Promise<Map<ObjectKey, S>> {
+    let text: string;
+    try {
+      text = await readFile(file, 'utf8');
+    } catch (error) {
+      if (errorCode(error) === 'ENOENT') return new Map();
+      throw error;
+    }
+    // Our own file format: the values are the S that was written.
+    return new Map(Object.entries(parseStatusFile(text)) as [ObjectKey, S][]);
+  }
+
+  /** Number of times the file was written; exported as a metric and used by tests. */
+  get flushCount(): number {
+    return this.written;
+  }
+
+  get(key: ObjectKey): S | undefined {
+    return this.items.get(key);
+  }
+
+  /** Values are frozen: copy before changing (`structuredClone`), then `write`. */
+  list(): ReadonlyMap<ObjectKey, S> {
+    return this.items;
+  }
+
+  /** Updates memory at once and resolves; the file follows within flushDelayMs. */
+  async write(key: ObjectKey, status: S): Promise<void> {
+    this.items.set(key, deepFreeze(structuredClone(status)));
+    this.schedule(this.flushDelayMs);
+  }
+
+  async delete(key: ObjectKey): Promise<void> {
+    if (this.items.delete(key)) this.schedule(this.flushDelayMs);
+  }
+
+  /** Writes pending changes now; resolves when they are on disk, rejects if that failed. */
+  flush(): Promise<void> {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    const run = this.flushes.then(() => this.flushNow());
+    this.flushes = run.catch(() => undefined);
+    return run;
+  }
+
+  /** Call at shutdown: the flush timer does not keep the process alive. */
+  async close(): Promise<void> {
+    await this.flush();
+  }
+
+  private schedule(delayMs: number): void {
+    this.dirty = true;
+    if (this.timer) return;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.flush().catch((error: unknown) => {
+        // Logged once per streak of failures (disk full does not need a line per retry).
+        if (!this.failing) this.logger.error({ err: error }, 'cannot write status file; retrying');
+        this.failing = true;
+        this.schedule(Math.max(this.flushDelayMs, 1_000));
+      });
+    }, delayMs);
+    this.timer.unref();
+  }
+
+  private async flushNow(): Promise<void> {
+    if (!this.dirty) return;
+    this.dirty = false;
+    const items: Record<ObjectKey, S> = {};
+    for (const key of [...this.items.keys()].sort()) items[key] = this.items.get(key)!;
+    const file: StatusFile = { version: FORMAT_VERSION, items };
+    try {
+      await writeFileAtomic(this.path, `${JSON.stringify(file, null, 2)}\n`);
+    } catch (error) {
+      this.dirty = true;
+      throw error;
+    }
+    this.written += 1;
+    if (this.failing) this.logger.info('status file written again');
+    this.failing = false;
+  }
+
+  /**
+   * A crash between writing the temp file and renaming it leaves the temp file behind. Only old
+   * ones go: a fresh one may belong to a process still shutting down.
+   */
+  private async removeStaleTempFiles(dir: string): Promise<void> {
+    const prefix = `${path.basename(this.path)}.tmp-`;
+    for (const name of await readdir(dir)) {
+      if (!name.startsWith(prefix)) continue;
+      const file = path.join(dir, name);
+      const info = await stat(file).catch(() => undefined);
+      if (!info || Date.now() - info.mtimeMs < STALE_TEMP_MS) continue;
+      await rm(file, { force: true }).catch((error: unknown) => {
+        this.logger.warn({ file: name, why: describeError(error) }, 'cannot remove stale temp file');
+      });
+    }
+  }
+}
+
+function parseStatusFile(text: string): Record<ObjectKey, unknown> {
+  const parsed: unknown = JSON.parse(text);
+  if (
+    typeof parsed !== 'object' ||
+    parsed === null ||
+    !('version' in parsed) ||
+    parsed.version !== FORMAT_VERSION ||
+    !('items' in parsed) ||
+    typeof parsed.items !== 'object' ||
+    parsed.items === null ||
+    Array.isArray(parsed.items)
+  ) {
+    throw new Error(`not a version ${FORMAT_VERSION} status file`);
+  }
+  return parsed.items as Record<ObjectKey, unknown>;
+}
