@@ -53,16 +53,20 @@ export class ContainerCache {
 
   /** One list call; inspects only containers that are new or whose state moved without an event. */
   async relist(): Promise<void> {
+    // Anything refreshed after this point is newer than the list answer and must not be undone
+    // by it (a container created while the list was in flight is not in the answer).
+    const listedAt = this.nextGeneration;
     const summaries = await this.options.runtime.listContainers(this.options.selector);
     const seen = new Set<string>();
     const stale: string[] = [];
     for (const summary of summaries) {
       seen.add(summary.id);
       const cached = this.byId.get(summary.id);
+      if (this.newerThan(summary.id, listedAt)) continue;
       if (!cached || cached.state !== summary.state) stale.push(summary.id);
     }
     for (const id of [...this.byId.keys()]) {
-      if (!seen.has(id)) this.forget(id);
+      if (!seen.has(id) && !this.newerThan(id, listedAt)) this.forget(id);
     }
     await Promise.all(stale.map((id) => this.refresh(id)));
     this.synced = true;
@@ -104,6 +108,10 @@ export class ContainerCache {
       const key = ownerKey(event.labels);
       if (key) this.options.onChange(key);
     });
+  }
+
+  private newerThan(id: string, generation: number): boolean {
+    return (this.generation.get(id) ?? 0) > generation;
   }
 
   private bump(id: string): number {

@@ -8,7 +8,8 @@ export type ContainerRef = { kind: 'existing'; id: string } | { kind: 'new' };
 export type Operation =
   | { type: 'pull'; image: string; cause: string }
   | { type: 'create'; request: CreateContainerRequest; cause: string }
-  | { type: 'start'; container: ContainerRef; cause: string }
+  /** `restart` marks the start of a container that exited, for crash-loop bookkeeping. */
+  | { type: 'start'; container: ContainerRef; cause: string; restart?: true }
   | { type: 'stop'; container: ContainerRef; cause: string }
   | { type: 'update'; container: ContainerRef; changes: UpdateContainerRequest; cause: string }
   | { type: 'remove'; container: ContainerRef; cause: string };

@@ -192,7 +192,7 @@ function planRunState(input: PlanInput, session: Session, c: ContainerDetails): 
     };
   }
   return {
-    ops: [{ type: 'start', container: ref, cause: `container exited with code ${c.exitCode}; restartPolicy is ${policy}` }],
+    ops: [{ type: 'start', container: ref, cause: `container exited with code ${c.exitCode}; restartPolicy is ${policy}`, restart: true }],
   };
 }
 

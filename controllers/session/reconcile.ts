@@ -94,13 +94,12 @@ export function createSessionReconciler(deps: SessionControllerDeps) {
       if (!assigned) {
         if (after.length === 0) {
           restarts.delete(key);
-          if (previous) await deps.statusStore.delete(key);
+          // Another agent's status for a Session it runs is not ours to remove.
+          if (previous && (!previous.agent || previous.agent === deps.agent)) await deps.statusStore.delete(key);
         }
       } else {
         const keeper = after.find((c) => c.labels[LABELS.configHash] === wantedHash) ?? after[0];
-        const restartedNow = thePlan.operations.some(
-          (op) => op.type === 'start' && op.container.kind === 'existing' && op.cause.startsWith('container exited'),
-        );
+        const restartedNow = thePlan.operations.some((op) => op.type === 'start' && op.restart === true);
         const tracked = bookkeeping(key, keeper?.id);
         if (restartedNow && !failure) {
           const ranLong = current?.startedAt && current.finishedAt && Date.parse(current.finishedAt) - Date.parse(current.startedAt) >= CRASH_RESET_MS;

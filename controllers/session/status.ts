@@ -105,9 +105,13 @@ export function sessionStatus(input: StatusInput): SessionStatus {
   const reason = failure?.reason ?? summary.reason;
   const message = failure?.message ?? summary.message;
   set(READY, ready, reason, message);
-  const converged = ready === 'True' && !input.plan?.wait;
-  set(RECONCILING, converged ? 'False' : 'True', converged ? 'Converged' : reason, converged ? 'nothing to do' : message);
+  // A failed run under Never/OnFailure and a container paused by hand will not change by
+  // themselves or by anything dockerlet does: that is Stalled, not Reconciling forever.
+  const stuck = !failure && (summary.phase === 'Failed' || summary.reason === 'Paused');
+  const converged = (ready === 'True' && !input.plan?.wait) || stuck;
+  set(RECONCILING, converged ? 'False' : 'True', converged ? (stuck ? reason : 'Converged') : reason, converged ? (stuck ? message : 'nothing to do') : message);
   if (input.problem) set(STALLED, 'True', input.problem.reason, `${input.problem.message} (still running the last valid version)`);
+  else if (stuck) set(STALLED, 'True', reason, message);
   else set(STALLED, 'False', 'Reconciled', 'spec accepted');
 
   const status: SessionStatus = {
