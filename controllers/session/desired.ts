@@ -64,7 +64,7 @@ export function desiredContainer(session: Session, agent: string): CreateContain
   };
   const { memoryBytes, nanoCpus } = desiredResources(session);
   const request: CreateContainerRequest = {
-    name: containerName(namespace, metadata.name),
+    name: containerName(agent, namespace, metadata.name),
     image: spec.image,
     env: (spec.env ?? []).map((e) => `${e.name}=${e.value ?? ''}`),
     labels,

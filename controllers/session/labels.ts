@@ -30,9 +30,10 @@ export function ownerKey(labels: Record<string, string>): ObjectKey | undefined 
 }
 
 /**
- * Docker container name for a Session. Kubernetes names never contain '_', so the namespace and
- * name stay unambiguous; the name is only for humans, labels are the truth.
+ * Docker container name for a Session. Names are global on an engine, so the agent is part of it:
+ * two agents sharing an engine never collide. Kubernetes names never contain '_', so the parts stay
+ * unambiguous; the name is only for humans, labels are the truth.
  */
-export function containerName(namespace: string, name: string): string {
-  return `dockerlet_${namespace}_${name}`;
+export function containerName(agent: string, namespace: string, name: string): string {
+  return `dockerlet_${namespace}_${name}_${agent}`;
 }

@@ -32,6 +32,11 @@ export interface ObserveDeps {
 export async function observe(deps: ObserveDeps, key: ObjectKey): Promise<Observation> {
   const entry = deps.store.get(key);
   const desired = entry?.object && assignedTo(entry.object, deps.agent) ? entry.object : undefined;
+  // A running container is kept fresh by events at no cost. One in any other state is about to
+  // be acted on (started, waited for): read it from the engine now, so a plan never rests on a
+  // transition the events have not caught up with (e.g. "created" while the engine restarts it).
+  const unsettled = deps.cache.containersFor(key).filter((c) => c.state !== 'running');
+  await Promise.all(unsettled.map((c) => deps.cache.refresh(c.id)));
   const containers = deps.cache.containersFor(key);
   if (!desired) return entry ? { entry, containers } : { containers };
   const wanted = desiredContainer(desired, deps.agent);

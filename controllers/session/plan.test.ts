@@ -60,7 +60,7 @@ describe('plan', () => {
     expect(planToString(plan(input({ desired: session(), imagePresent: true })))).toBe(
       [
         'plan default/web: 2 operation(s)',
-        '  - create dockerlet_default_web (image busybox:1): no container for the Session',
+        '  - create dockerlet_default_web_host-a (image busybox:1): no container for the Session',
         '  - start <new container>: spec.state is Running',
       ].join('\n'),
     );
@@ -71,7 +71,7 @@ describe('plan', () => {
       [
         'plan default/web: 3 operation(s)',
         '  - pull busybox:1: image not present on the engine',
-        '  - create dockerlet_default_web (image busybox:1): no container for the Session',
+        '  - create dockerlet_default_web_host-a (image busybox:1): no container for the Session',
         '  - start <new container>: spec.state is Running',
       ].join('\n'),
     );
@@ -100,7 +100,7 @@ describe('plan', () => {
         'plan default/web: 4 operation(s)',
         '  - pull busybox:2: image not present on the engine',
         '  - remove aaaaaaaaaaaa: config-hash changed: image',
-        '  - create dockerlet_default_web (image busybox:2): config-hash changed: image',
+        '  - create dockerlet_default_web_host-a (image busybox:2): config-hash changed: image',
         '  - start <new container>: spec.state is Running',
       ].join('\n'),
     );
@@ -113,7 +113,7 @@ describe('plan', () => {
       [
         'plan default/web: 3 operation(s)',
         '  - remove aaaaaaaaaaaa: config-hash changed: env',
-        '  - create dockerlet_default_web (image busybox:1): config-hash changed: env',
+        '  - create dockerlet_default_web_host-a (image busybox:1): config-hash changed: env',
         '  - start <new container>: spec.state is Running',
       ].join('\n'),
     );
@@ -143,7 +143,7 @@ describe('plan', () => {
       [
         'plan default/web: 3 operation(s)',
         '  - remove aaaaaaaaaaaa: resources.cpu removed (the engine cannot clear a limit in place)',
-        '  - create dockerlet_default_web (image busybox:1): resources.cpu removed (the engine cannot clear a limit in place)',
+        '  - create dockerlet_default_web_host-a (image busybox:1): resources.cpu removed (the engine cannot clear a limit in place)',
         '  - start <new container>: spec.state is Running',
       ].join('\n'),
     );
@@ -245,7 +245,7 @@ describe('plan', () => {
     });
     const request = desiredContainer(s, AGENT);
     expect(request).toMatchObject({
-      name: 'dockerlet_default_web',
+      name: 'dockerlet_default_web_host-a',
       image: 'busybox:1',
       entrypoint: ['/bin/sh', '-c'],
       cmd: ['sleep 1000'],
