@@ -65,7 +65,8 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps): Promise<
   const statusStore = new FileStatusStore<SessionStatus>({ path: join(config.stateDir, STATE_FILES.sessions), logger });
   const agentStore = new FileStatusStore<AgentStatus>({ path: join(config.stateDir, STATE_FILES.agents), logger });
   await Promise.all([statusStore.load(), agentStore.load()]);
-  const store = await openYamlStore({ dir: config.storeDir, stateDir: config.stateDir, logger: logger.child({ component: 'store' }) });
+  const opened = await openYamlStore({ dir: config.storeDir, stateDir: config.stateDir, logger: logger.child({ component: 'store' }) });
+  const store = opened.store;
 
   let engine: EngineInfo | undefined;
   const adoption = new StartupAdoption(logger);
@@ -179,8 +180,8 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps): Promise<
       clearInterval(resyncLoop);
       lifetime.abort();
       await controller.stop();
-      await store.stop();
-      await Promise.all([statusStore.flush(), agentStore.flush()]);
+      await opened.close();
+      await Promise.all([statusStore.close(), agentStore.close()]);
       await new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeAllConnections();
       logger.info('agent stopped');

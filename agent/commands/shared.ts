@@ -37,8 +37,8 @@ export async function readOnlyConfig(command: Command, raw: RawCommonOptions): P
 
 /** Reads the store once (no watching). */
 export async function loadStoreOnce(storeDir: string, logger: Logger): Promise<YamlDirectoryStore> {
-  const store = await openYamlStore({ dir: storeDir, logger });
+  const { store, close } = await openYamlStore({ dir: storeDir, logger, watch: false });
   await store.start();
-  await store.stop();
+  await close();
   return store;
 }

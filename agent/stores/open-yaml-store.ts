@@ -11,27 +11,45 @@ export interface OpenYamlStoreOptions {
   dir: string;
   /** Where generations are kept; absent for one-shot reads (`dockerlet get`, `diff`). */
   stateDir?: string;
+  /** Follow changes (the agent) or read once (`get`, `diff`). Default true. */
+  watch?: boolean;
   logger: Logger;
+}
+
+export interface OpenedYamlStore {
+  store: YamlDirectoryStore;
+  /** Stops watching and writes out what is pending (generations). */
+  close(): Promise<void>;
 }
 
 export const GENERATIONS_FILE = 'generations.json';
 
-export async function openYamlStore(options: OpenYamlStoreOptions): Promise<YamlDirectoryStore> {
+export async function openYamlStore(options: OpenYamlStoreOptions): Promise<OpenedYamlStore> {
   let generationStore: GenerationStore | undefined;
+  let file: FileStatusStore<GenerationRecord> | undefined;
   if (options.stateDir) {
-    const file = new FileStatusStore<GenerationRecord>({ path: join(options.stateDir, GENERATIONS_FILE), logger: options.logger });
-    await file.load();
+    file = new FileStatusStore<GenerationRecord>({ path: join(options.stateDir, GENERATIONS_FILE), logger: options.logger });
+    const generations = file;
+    await generations.load();
     generationStore = {
-      get: (key) => file.get(key),
+      get: (key) => generations.get(key),
       set: (key, record) => {
-        file.write(key, record).catch((error: unknown) => options.logger.warn({ err: error, key }, 'saving generation failed'));
+        generations.write(key, record).catch((error: unknown) => options.logger.warn({ err: error, key }, 'saving generation failed'));
       },
     };
   }
-  return new YamlDirectoryStore({
+  const store = new YamlDirectoryStore({
     dir: options.dir,
     logger: options.logger,
     parse: crdManifestParser,
+    watch: options.watch ?? true,
     ...(generationStore ? { generationStore } : {}),
   });
+  return {
+    store,
+    close: async () => {
+      await store.stop();
+      await file?.close();
+    },
+  };
 }
