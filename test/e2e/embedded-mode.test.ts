@@ -2,7 +2,7 @@
 // engine, observed with `dockerlet get`, `dockerlet diff`, `dockerlet validate` and the docker CLI.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { requireTestEngine } from '../support/docker.ts';
-import { AgentProcess, AgentWorld, condition, getSessions } from '../support/agent-process.ts';
+import { AgentProcess, AgentWorld, condition, getSessions, runCli } from '../support/agent-process.ts';
 import type { SessionView } from '../support/agent-process.ts';
 import { eventually } from '../support/eventually.ts';
 
@@ -98,23 +98,26 @@ describe('embedded mode: YAML directory + local engine', () => {
     await world.writeFile('broken.yaml', 'apiVersion: dockerlet.dev/v1alpha1\nkind: Session\nmetadata: {name: broken\nspec: [\n');
     await world.writeSession({ name: 'bad-memory', spec: { command: ['sleep', 'infinity'], resources: { memory: '-1Gi' } } }, 'bad-memory.yaml');
     await world.writeSession({ name: 'fresh', spec: sleeper });
-    await eventually(async () => {
-      const views = byKey(await getSessions(world));
-      expect(views.get('default/fresh')?.status?.phase).toBe('Running');
-      const bad = views.get('default/bad-memory');
-      expect(condition(bad, 'Stalled')?.status).toBe('True');
-      expect(condition(bad, 'Stalled')?.message).toContain('bad-memory.yaml');
-      expect(condition(bad, 'Stalled')?.message).toContain('spec.resources.memory');
-    });
-    expect((await world.containers()).has('default/bad-memory')).toBe(false);
-    const table = await world.cli(['get', 'sessions']);
-    expect(table.stderr).toContain('broken.yaml');
-    const validate = await world.cli(['validate', `${world.storeDir}/broken.yaml`, `${world.storeDir}/bad-memory.yaml`]);
-    expect(validate.code).not.toBe(0);
-    expect(validate.stdout + validate.stderr).toContain('broken.yaml');
-    expect(validate.stdout + validate.stderr).toContain('spec.resources.memory');
-    await world.removeFile('broken.yaml');
-    await world.removeFile('bad-memory.yaml');
+    try {
+      await eventually(async () => {
+        const views = byKey(await getSessions(world));
+        expect(views.get('default/fresh')?.status?.phase).toBe('Running');
+        const bad = views.get('default/bad-memory');
+        expect(condition(bad, 'Stalled')?.status).toBe('True');
+        expect(condition(bad, 'Stalled')?.message).toContain('bad-memory.yaml');
+        expect(condition(bad, 'Stalled')?.message).toContain('spec.resources.memory');
+      });
+      expect((await world.containers()).has('default/bad-memory')).toBe(false);
+      const table = await world.cli(['get', 'sessions']);
+      expect(table.stderr).toContain('broken.yaml');
+      const validate = await runCli(['validate', `${world.storeDir}/broken.yaml`, `${world.storeDir}/bad-memory.yaml`]);
+      expect(validate.code).toBe(1);
+      expect(validate.stderr).toContain('broken.yaml');
+      expect(validate.stderr).toMatch(/bad-memory\.yaml:\d+:\d+: spec\.resources\.memory: Invalid value: "-1Gi"/);
+    } finally {
+      await world.removeFile('broken.yaml');
+      await world.removeFile('bad-memory.yaml');
+    }
   });
 
   it('recreates nothing when the agent restarts, and applies an edit made while it was down', async () => {

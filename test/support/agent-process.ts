@@ -145,7 +145,8 @@ export class AgentProcess {
     this.port = await freePort();
     const child = spawn(
       process.execPath,
-      [BIN, 'agent', ...this.world.flags(), '--listen', `127.0.0.1:${this.port}`, '--log-format', 'json', ...this.extraArgs],
+      // sleep as PID 1 ignores SIGTERM: a short stop timeout keeps Stopped tests quick.
+      [BIN, 'agent', ...this.world.flags(), '--listen', `127.0.0.1:${this.port}`, '--log-format', 'json', '--stop-timeout', '2', ...this.extraArgs],
       { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] },
     );
     this.child = child;
