@@ -196,6 +196,23 @@ describe('ContainerCache', () => {
       expect(h.cache.containersFor('default/a')[0]).toMatchObject({ state: 'exited', exitCode: 2 });
     });
 
+    it('applies a finished inspect even while a later-started one is still in flight', async () => {
+      // On a busy engine an inspect can wait seconds for the container lock while the engine
+      // restarts the container; what an earlier inspect found must not be thrown away meanwhile.
+      const a = await h.running('a');
+      await h.cache.relist();
+      h.runtime.kill(a, 3);
+      const first = h.cache.refresh(a); // inspect already sent: exited
+      const gate = h.runtime.hold('inspect', a);
+      const second = h.cache.refresh(a); // held
+      expect(gate.caught).toBe(true);
+      await first;
+      expect(h.cache.containersFor('default/a')[0]).toMatchObject({ state: 'exited', exitCode: 3 });
+      gate.release();
+      await second;
+      expect(h.cache.containersFor('default/a')[0]).toMatchObject({ state: 'exited', exitCode: 3 });
+    });
+
     it('a slow inspect does not resurrect a container forgotten meanwhile', async () => {
       const a = await h.running('a');
       await h.cache.relist();

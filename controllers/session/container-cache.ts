@@ -1,6 +1,7 @@
 // The engine side of the informer pattern: one list call fills the cache, engine events keep it
 // fresh, and reconciles read from memory. A resync is one list call; a container is inspected only
 // when it is new, changed state behind our back, or an event says it changed.
+import { isDeepStrictEqual } from 'node:util';
 import type { Logger } from 'pino';
 import type { ObjectKey } from '../../crds/types.ts';
 import type { ContainerDetails, ContainerEvent, DockerRuntime } from '../../agent/docker/docker-runtime.ts';
@@ -19,12 +20,15 @@ export interface ContainerCacheOptions {
 export class ContainerCache {
   private readonly byId = new Map<string, ContainerDetails>();
   /**
-   * Bumped on every refresh or removal of an ID, so a slow inspect that started before a newer
-   * one (or before the container was destroyed) cannot overwrite fresher knowledge.
+   * Per ID, the start stamp of the knowledge the cache holds: the inspect that was applied, or
+   * the removal (a tombstone). A finished inspect is applied only if it started after that, so a
+   * slow inspect never overwrites fresher knowledge or resurrects a destroyed container, while a
+   * finished one is never thrown away just because an even slower one is still in flight (an
+   * inspect can wait seconds for the container lock while the engine restarts it).
    */
-  private readonly generation = new Map<string, number>();
-  /** One counter for all IDs, so a forgotten ID that comes back never reuses a number. */
-  private nextGeneration = 0;
+  private readonly applied = new Map<string, number>();
+  /** One counter for all IDs: stamps are taken when an inspect or removal starts. */
+  private clock = 0;
   private synced = false;
 
   constructor(private readonly options: ContainerCacheOptions) {}
@@ -55,7 +59,7 @@ export class ContainerCache {
   async relist(): Promise<void> {
     // Anything refreshed after this point is newer than the list answer and must not be undone
     // by it (a container created while the list was in flight is not in the answer).
-    const listedAt = this.nextGeneration;
+    const listedAt = this.stamp();
     const summaries = await this.options.runtime.listContainers(this.options.selector);
     const seen = new Set<string>();
     const stale: string[] = [];
@@ -66,7 +70,11 @@ export class ContainerCache {
       if (!cached || cached.state !== summary.state) stale.push(summary.id);
     }
     for (const id of [...this.byId.keys()]) {
-      if (!seen.has(id) && !this.newerThan(id, listedAt)) this.forget(id);
+      if (!seen.has(id) && !this.newerThan(id, listedAt)) this.forget(id, 'absent from relist');
+    }
+    // Tombstones older than this list are no longer needed: the list itself is newer knowledge.
+    for (const [id, stamp] of this.applied) {
+      if (!this.byId.has(id) && stamp < listedAt) this.applied.delete(id);
     }
     await Promise.all(stale.map((id) => this.refresh(id)));
     this.synced = true;
@@ -74,24 +82,30 @@ export class ContainerCache {
 
   /** Inspects one container and stores (or drops) what the engine says now. */
   async refresh(id: string): Promise<void> {
-    const generation = this.bump(id);
+    const started = this.stamp();
     try {
       const details = await this.options.runtime.inspectContainer(id);
-      if (this.generation.get(id) !== generation) return;
+      if (this.newerThan(id, started)) return;
+      this.applied.set(id, started);
       const before = this.byId.get(id);
       this.byId.set(id, details);
+      // Only a change is news: re-reading an unchanged container must not wake its owner again,
+      // or a reconcile that refreshes would requeue itself forever.
+      if (before && isDeepStrictEqual(before, details)) return;
+      this.options.logger.debug({ containerId: id, state: details.state }, 'container changed');
       this.notify(details.labels, before?.labels);
     } catch (error) {
       if (!(error instanceof NotFoundError)) throw error;
-      if (this.generation.get(id) === generation) this.forget(id);
+      if (!this.newerThan(id, started)) this.forget(id, 'inspect: not found');
     }
   }
 
   /** Drops a container we removed ourselves or that the engine destroyed. */
-  forget(id: string): void {
-    this.generation.delete(id);
+  forget(id: string, reason = 'removed'): void {
+    this.applied.set(id, this.stamp());
     const before = this.byId.get(id);
     if (!before) return;
+    this.options.logger.debug({ containerId: id, reason }, 'container forgotten');
     this.byId.delete(id);
     this.notify(before.labels);
   }
@@ -99,7 +113,7 @@ export class ContainerCache {
   /** Applies one engine event. Errors are logged here, where they are handled. */
   handleEvent(event: ContainerEvent): void {
     if (event.action === 'destroy') {
-      this.forget(event.containerId);
+      this.forget(event.containerId, 'destroy event');
       return;
     }
     this.refresh(event.containerId).catch((error: unknown) => {
@@ -110,14 +124,14 @@ export class ContainerCache {
     });
   }
 
-  private newerThan(id: string, generation: number): boolean {
-    return (this.generation.get(id) ?? 0) > generation;
+  /** Whether the cache holds knowledge of `id` that started after `stamp`. */
+  private newerThan(id: string, stamp: number): boolean {
+    return (this.applied.get(id) ?? 0) > stamp;
   }
 
-  private bump(id: string): number {
-    this.nextGeneration += 1;
-    this.generation.set(id, this.nextGeneration);
-    return this.nextGeneration;
+  private stamp(): number {
+    this.clock += 1;
+    return this.clock;
   }
 
   private notify(labels: Record<string, string>, previous?: Record<string, string>): void {

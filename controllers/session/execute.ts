@@ -70,7 +70,11 @@ export async function execute(plan: Plan, deps: ExecuteDeps, signal: AbortSignal
       deps.onOperation?.(op);
     }
   } finally {
-    await Promise.allSettled([...touched].map((id) => deps.cache.refresh(id)));
+    const refreshed = await Promise.allSettled([...touched].map((id) => deps.cache.refresh(id)));
+    for (const result of refreshed) {
+      // Not fatal (events and the next resync repair the cache), but never silent.
+      if (result.status === 'rejected') deps.logger.warn({ err: result.reason }, 'refreshing a container after an operation failed');
+    }
   }
   return createdId ? { createdId } : {};
 }
