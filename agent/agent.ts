@@ -15,6 +15,7 @@ import { ContainerCache } from '../controllers/session/container-cache.ts';
 import { ownedBy } from '../controllers/session/labels.ts';
 import { createSessionReconciler } from '../controllers/session/reconcile.ts';
 import { StartupAdoption } from '../controllers/session/adoption.ts';
+import { ImagePresence } from '../controllers/session/image-presence.ts';
 import type { AgentConfig } from './config.ts';
 import type { DockerRuntime, EngineInfo } from './docker/docker-runtime.ts';
 import { DockerodeRuntime } from './docker/dockerode-runtime.ts';
@@ -75,13 +76,14 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps): Promise<
 
   let controller: Controller | undefined;
   const enqueue = (key: ObjectKey): void => controller?.enqueue(key);
-  const cache = new ContainerCache({ runtime, selector: ownedBy(config.agentName), logger: logger.child({ component: 'cache' }), onChange: enqueue });
+  const cache = new ContainerCache({ runtime, clock, selector: ownedBy(config.agentName), logger: logger.child({ component: 'cache' }), onChange: enqueue });
   const reconcile = createSessionReconciler({
     agent: config.agentName,
     store,
     statusStore,
     runtime,
     cache,
+    images: new ImagePresence(runtime, clock),
     clock,
     logger,
     mayDeleteUndesired,

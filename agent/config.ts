@@ -47,10 +47,13 @@ export function defaultAgentName(): string {
   return cleaned || 'dockerlet';
 }
 
-export function socketFromDockerHost(value: string | undefined): string {
-  if (!value) return '/var/run/docker.sock';
+/** A socket path, or a unix:// URL as DOCKER_HOST spells it. TCP is refused. */
+export function dockerSocketPath(value: string): string {
   if (value.startsWith('unix://')) return value.slice('unix://'.length);
-  throw new InvalidArgumentError(`DOCKER_HOST=${value}: only unix:// sockets are supported; dockerlet never talks to an engine over TCP`);
+  if (value.startsWith('/')) return value;
+  throw new InvalidArgumentError(
+    `Docker engine "${value}": only a unix socket (a path or unix://) is supported; dockerlet never talks to an engine over TCP`,
+  );
 }
 
 function positiveInt(flag: string) {
@@ -86,7 +89,7 @@ export function commonOptions(): Option[] {
     new Option('--agent-name <name>', 'name of this agent').env('DOCKERLET_AGENT_NAME').default(defaultAgentName()),
     new Option('--docker-socket <path>', 'Docker engine unix socket')
       .env('DOCKERLET_DOCKER_SOCKET')
-      .default(socketFromDockerHost(env.DOCKER_HOST)),
+      .default(env.DOCKER_HOST ?? '/var/run/docker.sock'),
   ];
 }
 
@@ -135,13 +138,31 @@ export interface RawAgentOptions extends RawCommonOptions {
   pruneEmptyStore: boolean | string;
 }
 
+/**
+ * Runs a config builder inside a command's action: a bad value becomes commander's one-line
+ * "error: ..." with exit status 2, like a bad flag, instead of a stack trace.
+ */
+export function configOrExit<T>(command: { error(message: string, options?: { exitCode?: number }): never }, build: () => T): T {
+  try {
+    return build();
+  } catch (error) {
+    if (error instanceof InvalidArgumentError) command.error(`error: ${error.message}`, { exitCode: 2 });
+    throw error;
+  }
+}
+
 export function commonConfig(raw: RawCommonOptions): CommonConfig {
   const storeDir = resolve(raw.store);
   const stateDir = resolve(raw.stateDir);
   if (stateDir === storeDir || stateDir.startsWith(`${storeDir}/`)) {
     throw new InvalidArgumentError(`--state-dir ${stateDir} is inside --store ${storeDir}; keep status outside the watched directory`);
   }
-  return { storeDir, stateDir, agentName: raw.agentName, dockerSocket: raw.dockerSocket };
+  if (!/^[a-z0-9]([-a-z0-9.]{0,61}[a-z0-9])?$/.test(raw.agentName)) {
+    throw new InvalidArgumentError(
+      `--agent-name "${raw.agentName}" must be 1-63 lowercase letters, digits, '-' or '.', starting and ending with a letter or digit (it is used in labels and container names)`,
+    );
+  }
+  return { storeDir, stateDir, agentName: raw.agentName, dockerSocket: dockerSocketPath(raw.dockerSocket) };
 }
 
 export function agentConfig(raw: RawAgentOptions): AgentConfig {

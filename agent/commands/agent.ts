@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import { agentConfig, agentOptions, commonOptions } from '../config.ts';
+import { agentConfig, agentOptions, commonOptions, configOrExit } from '../config.ts';
 import type { RawAgentOptions } from '../config.ts';
 import { startAgent } from '../agent.ts';
 import { createLogger } from '../logger.ts';
@@ -19,7 +19,7 @@ SIGINT or SIGTERM stops the agent; running containers keep running and are adopt
     );
   for (const option of [...commonOptions(), ...agentOptions()]) command.addOption(option);
   return command.action(async (raw: RawAgentOptions) => {
-    const config = agentConfig(raw);
+    const config = configOrExit(command, () => agentConfig(raw));
     const logger = createLogger(config.logFormat, config.logLevel);
     const agent = await startAgent(config, { logger });
     const shutdown = (signal: string): void => {

@@ -3,6 +3,7 @@ import { Command } from 'commander';
 import { Registry } from 'prom-client';
 import { ContainerCache } from '../../controllers/session/container-cache.ts';
 import { ownedBy } from '../../controllers/session/labels.ts';
+import { ImagePresence } from '../../controllers/session/image-presence.ts';
 import { observe } from '../../controllers/session/observe.ts';
 import { plan, planToString } from '../../controllers/session/plan.ts';
 import { commonOptions } from '../config.ts';
@@ -34,12 +35,13 @@ Example:
     const runtime = new DockerodeRuntime({ socketPath: config.dockerSocket, registry: new Registry(), logger });
     const cache = new ContainerCache({ runtime, selector: ownedBy(config.agentName), logger, onChange: () => {} });
     await cache.relist();
+    const images = new ImagePresence(runtime);
     for (const problem of store.loadProblems()) process.stderr.write(`warning: store: ${problem}\n`);
     const mayDeleteUndesired = store.isComplete() && (options.pruneEmptyStore === true || store.list().length > 0);
     const keys = [...new Set([...store.list().map((e) => e.key), ...cache.keys()])].sort();
     let changes = 0;
     for (const key of keys) {
-      const observed = await observe({ agent: config.agentName, store, cache, runtime }, key);
+      const observed = await observe({ agent: config.agentName, store, cache, images }, key);
       if (observed.entry?.problem) process.stdout.write(`${key}: ${observed.entry.problem.message}\n`);
       if (observed.entry?.problem && !observed.entry.object) continue;
       const thePlan = plan({

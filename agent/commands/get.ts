@@ -3,25 +3,35 @@
 import { join } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { stringify } from 'yaml';
-import type { Agent, AgentStatus, Session, SessionStatus } from '../../crds/types.ts';
+import type { AgentStatus, Session, SessionStatus } from '../../crds/types.ts';
 import { API_VERSION, splitKey } from '../../crds/types.ts';
 import { commonOptions } from '../config.ts';
 import type { RawCommonOptions } from '../config.ts';
 import { STATE_FILES } from '../agent.ts';
+import { DEFAULT_GRACE_PERIOD_MS } from '../agent-record.ts';
 import { FileStatusStore } from '../stores/file-status-store.ts';
+import { formatAgents } from './agent-table.ts';
 import { loadStoreOnce, quietLogger, readOnlyConfig } from './shared.ts';
 import { formatAge, printTable } from './table.ts';
 
 export const OUTPUT_FORMATS = ['table', 'wide', 'json', 'yaml'] as const;
-type OutputFormat = (typeof OUTPUT_FORMATS)[number];
-
-/** An agent whose last heartbeat is older than this many beats is shown Offline. */
-const MISSED_BEATS_OFFLINE = 3;
-const DEFAULT_BEAT_MS = 5_000;
+export type OutputFormat = (typeof OUTPUT_FORMATS)[number];
 
 interface GetOptions extends RawCommonOptions {
   output: OutputFormat;
   namespace?: string;
+  /** Milliseconds; an agent whose last beat is older is shown Offline. */
+  gracePeriod: number;
+}
+
+// Same syntax as the agent's duration flags (agent/config.ts keeps its parser private).
+function gracePeriodMs(value: string): number {
+  const match = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(value.trim());
+  if (!match) throw new InvalidArgumentError(`--grace-period must be a duration like 15s or 1m; got "${value}"`);
+  const factor = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[(match[2] ?? 's') as 'ms' | 's' | 'm' | 'h'];
+  const ms = Math.round(Number(match[1]) * factor);
+  if (ms <= 0) throw new InvalidArgumentError(`--grace-period must be positive; got "${value}"`);
+  return ms;
 }
 
 function printObjects(objects: unknown[], format: 'json' | 'yaml'): void {
@@ -80,25 +90,10 @@ async function getSessions(config: Awaited<ReturnType<typeof readOnlyConfig>>, o
 
 async function getAgents(config: Awaited<ReturnType<typeof readOnlyConfig>>, options: GetOptions): Promise<void> {
   const statuses = await FileStatusStore.readSnapshot<AgentStatus>(join(config.stateDir, STATE_FILES.agents));
-  const now = Date.now();
-  const agents: Agent[] = [...statuses].map(([name, status]) => {
-    const beat = status.lastHeartbeatTime ? Date.parse(status.lastHeartbeatTime) : 0;
-    // Offline is derived from heartbeat age only; a stale record never claims Online.
-    const state = now - beat > MISSED_BEATS_OFFLINE * DEFAULT_BEAT_MS ? 'Offline' : (status.state ?? 'Offline');
-    return { apiVersion: API_VERSION, kind: 'Agent', metadata: { name }, status: { ...status, state } };
-  });
-  if (options.output === 'json' || options.output === 'yaml') return printObjects(agents, options.output);
-  const header = ['NAME', 'STATE', 'LEADER', 'SESSIONS', 'HEARTBEAT', 'ENGINE'];
-  const rows = agents.map((a) => [
-    a.metadata.name,
-    a.status?.state ?? '',
-    a.status?.leader ?? '',
-    String(a.status?.activeSessions ?? 0),
-    a.status?.lastHeartbeatTime ? `${formatAge(a.status.lastHeartbeatTime, now)} ago` : 'never',
-    a.status?.engineVersion ?? '',
-  ]);
-  if (rows.length === 0) process.stderr.write(`No agents found in ${config.stateDir}.\n`);
-  else printTable(header, rows);
+  // Offline is derived from heartbeat age too: a stale record never claims Online (agent-table.ts).
+  const text = formatAgents(statuses, { output: options.output, now: Date.now(), gracePeriodMs: options.gracePeriod });
+  if (text === '') process.stderr.write(`No agents found in ${config.stateDir}.\n`);
+  else process.stdout.write(text);
 }
 
 export function getCommand(): Command {
@@ -107,6 +102,11 @@ export function getCommand(): Command {
     .argument('<resource>', 'sessions (session, sess) or agents (agent, ag)')
     .addOption(new Option('-o, --output <format>', 'output format').choices(OUTPUT_FORMATS).default('table'))
     .option('-n, --namespace <namespace>', 'only sessions in this namespace')
+    .addOption(
+      new Option('--grace-period <duration>', 'show an agent Offline once its last heartbeat is older than this')
+        .argParser(gracePeriodMs)
+        .default(DEFAULT_GRACE_PERIOD_MS, '15s'),
+    )
     .addHelpText(
       'after',
       `
@@ -114,7 +114,8 @@ Examples:
   dockerlet get sessions
   dockerlet get sessions -o wide
   dockerlet get sessions -o json | jq '.items[].status.phase'
-  dockerlet get agents`,
+  dockerlet get agents
+  dockerlet get agents -o wide --grace-period 30s`,
     );
   for (const option of commonOptions()) command.addOption(option);
   return command.action(async (resource: string, options: GetOptions, self: Command) => {

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import type { Command } from 'commander';
 import pino from 'pino';
 import type { Logger } from 'pino';
-import { commonConfig } from '../config.ts';
+import { commonConfig, configOrExit } from '../config.ts';
 import type { CommonConfig, RawCommonOptions } from '../config.ts';
 import { STATE_FILES } from '../agent.ts';
 import { openYamlStore } from '../stores/open-yaml-store.ts';
@@ -32,7 +32,7 @@ export async function readOnlyConfig(command: Command, raw: RawCommonOptions): P
       // No agent has run with this state dir yet: the defaults stand.
     }
   }
-  return commonConfig(raw);
+  return configOrExit(command, () => commonConfig(raw));
 }
 
 /** Reads the store once (no watching). */

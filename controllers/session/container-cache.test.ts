@@ -22,7 +22,7 @@ function harness() {
   const runtime = new FakeDockerRuntime({ clock });
   runtime.addImage('busybox:1');
   const changed: string[] = [];
-  const cache = new ContainerCache({ runtime, selector: ownedBy(AGENT), logger: pino({ level: 'silent' }), onChange: (key) => changed.push(key) });
+  const cache = new ContainerCache({ runtime, clock, selector: ownedBy(AGENT), logger: pino({ level: 'silent' }), onChange: (key) => changed.push(key) });
   /** A running container as dockerlet creates it for Session default/<name> (of `agent`). */
   const running = async (name: string, agent = AGENT): Promise<string> => {
     const id = await runtime.createContainer(desiredContainer(session(name), agent));
@@ -171,11 +171,27 @@ describe('ContainerCache', () => {
       h.changed.length = 0;
       h.runtime.failNext('inspect', new EngineUnavailableError('connection reset'));
 
-      h.cache.handleEvent({ containerId: a, action: 'die', labels: h.runtime.container(a)!.labels, exitCode: 1, timeNano: 1 });
+      h.clock.advance(5);
+      h.cache.handleEvent({ containerId: a, action: 'die', labels: h.runtime.container(a)!.labels, exitCode: 1, timeNano: h.clock.now() * 1e6 });
       await flushMicrotasks();
       expect(h.changed).toEqual(['default/a']);
       // What we knew stays until we know better.
       expect(h.cache.containersFor('default/a')[0]?.state).toBe('running');
+    });
+  });
+
+  describe('events the cache has already seen', () => {
+    it('costs no inspect for an event older than the entry it holds (e.g. our own start)', async () => {
+      const a = await h.running('a');
+      h.clock.advance(10);
+      await h.cache.relist();
+      h.runtime.resetCalls();
+      h.cache.handleEvent({ containerId: a, action: 'start', labels: h.runtime.container(a)!.labels, timeNano: (h.clock.now() - 5) * 1e6 });
+      await flushMicrotasks();
+      expect(h.runtime.calls.inspect ?? 0).toBe(0);
+      h.cache.handleEvent({ containerId: a, action: 'die', labels: h.runtime.container(a)!.labels, timeNano: (h.clock.now() + 1) * 1e6 });
+      await flushMicrotasks();
+      expect(h.runtime.calls.inspect).toBe(1);
     });
   });
 

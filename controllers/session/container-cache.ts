@@ -7,6 +7,8 @@ import type { ObjectKey } from '../../crds/types.ts';
 import type { ContainerDetails, ContainerEvent, DockerRuntime } from '../../agent/docker/docker-runtime.ts';
 import { NotFoundError } from '../../agent/docker/errors.ts';
 import { ownerKey } from './labels.ts';
+import type { Clock } from '../../reconciler/clock.ts';
+import { systemClock } from '../../reconciler/clock.ts';
 
 export interface ContainerCacheOptions {
   runtime: DockerRuntime;
@@ -15,6 +17,8 @@ export interface ContainerCacheOptions {
   logger: Logger;
   /** Called with the owning key whenever a container of that key changed. */
   onChange: (key: ObjectKey) => void;
+  /** The host's clock, the one the engine stamps its events with. */
+  clock?: Clock;
 }
 
 export class ContainerCache {
@@ -29,6 +33,8 @@ export class ContainerCache {
   private readonly applied = new Map<string, number>();
   /** One counter for all IDs: stamps are taken when an inspect or removal starts. */
   private clock = 0;
+  /** Wall time (ms) at which the inspect behind each cached entry started. */
+  private readonly readAtMs = new Map<string, number>();
   private synced = false;
 
   constructor(private readonly options: ContainerCacheOptions) {}
@@ -83,10 +89,12 @@ export class ContainerCache {
   /** Inspects one container and stores (or drops) what the engine says now. */
   async refresh(id: string): Promise<void> {
     const started = this.stamp();
+    const startedAtMs = (this.options.clock ?? systemClock).now();
     try {
       const details = await this.options.runtime.inspectContainer(id);
       if (this.newerThan(id, started)) return;
       this.applied.set(id, started);
+      this.readAtMs.set(id, startedAtMs);
       const before = this.byId.get(id);
       this.byId.set(id, details);
       // Only a change is news: re-reading an unchanged container must not wake its owner again,
@@ -103,6 +111,7 @@ export class ContainerCache {
   /** Drops a container we removed ourselves or that the engine destroyed. */
   forget(id: string, reason = 'removed'): void {
     this.applied.set(id, this.stamp());
+    this.readAtMs.delete(id);
     const before = this.byId.get(id);
     if (!before) return;
     this.options.logger.debug({ containerId: id, reason }, 'container forgotten');
@@ -116,6 +125,9 @@ export class ContainerCache {
       this.forget(event.containerId, 'destroy event');
       return;
     }
+    // Engine and agent share the host clock (unix socket only): an entry read after the event
+    // happened already shows it, typically the refresh that follows our own create or start.
+    if (this.byId.has(event.containerId) && (this.readAtMs.get(event.containerId) ?? 0) > event.timeNano / 1e6) return;
     this.refresh(event.containerId).catch((error: unknown) => {
       this.options.logger.warn({ err: error, containerId: event.containerId }, 'refreshing container after event failed');
       // The container changed and we could not see how: let its owner reconcile and look again.

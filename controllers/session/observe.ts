@@ -2,9 +2,10 @@
 // cache: no engine call), and, only when a container will have to be created, whether the image
 // is on the engine (one call).
 import type { ObjectKey, Session } from '../../crds/types.ts';
-import type { ContainerDetails, DockerRuntime } from '../../agent/docker/docker-runtime.ts';
+import type { ContainerDetails } from '../../agent/docker/docker-runtime.ts';
 import type { DesiredEntry, DesiredStore } from '../../reconciler/store.ts';
 import type { ContainerCache } from './container-cache.ts';
+import type { ImagePresence } from './image-presence.ts';
 import { desiredContainer } from './desired.ts';
 import { LABELS } from './labels.ts';
 
@@ -26,7 +27,7 @@ export interface ObserveDeps {
   agent: string;
   store: DesiredStore<Session>;
   cache: ContainerCache;
-  runtime: DockerRuntime;
+  images: ImagePresence;
 }
 
 export async function observe(deps: ObserveDeps, key: ObjectKey): Promise<Observation> {
@@ -43,6 +44,6 @@ export async function observe(deps: ObserveDeps, key: ObjectKey): Promise<Observ
   const wantedHash = wanted.labels[LABELS.configHash] ?? '';
   const hasMatch = containers.some((c) => c.labels[LABELS.configHash] === wantedHash);
   const observation: Observation = { entry, desired, wantedHash, containers };
-  if (!hasMatch) observation.imagePresent = await deps.runtime.imageExists(wanted.image);
+  if (!hasMatch) observation.imagePresent = await deps.images.isPresent(wanted.image);
   return observation;
 }

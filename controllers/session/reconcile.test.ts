@@ -11,6 +11,7 @@ import type { ReconcileResult } from '../../reconciler/errors.ts';
 import { FakeClock } from '../../reconciler/fake-clock.ts';
 import { FAKE_OPS, FakeDockerRuntime } from '../../test/support/fake-runtime.ts';
 import { MemoryDesiredStore, MemoryStatusStore } from '../../test/support/memory-stores.ts';
+import { ImagePresence } from './image-presence.ts';
 import { ContainerCache } from './container-cache.ts';
 import { LABELS, ownedBy } from './labels.ts';
 import { crashBackoffMs } from './plan.ts';
@@ -38,7 +39,7 @@ function harness() {
   const statusStore = new MemoryStatusStore<SessionStatus>();
   const logger = pino({ level: 'silent' });
   const changed: string[] = [];
-  const cache = new ContainerCache({ runtime, selector: ownedBy(AGENT), logger, onChange: (key) => changed.push(key) });
+  const cache = new ContainerCache({ runtime, clock, selector: ownedBy(AGENT), logger, onChange: (key) => changed.push(key) });
   const world = { mayDelete: true };
   const reconcile = createSessionReconciler({
     agent: AGENT,
@@ -46,6 +47,7 @@ function harness() {
     statusStore,
     runtime,
     cache,
+    images: new ImagePresence(runtime, clock),
     clock,
     logger,
     mayDeleteUndesired: () => world.mayDelete,

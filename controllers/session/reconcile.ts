@@ -9,6 +9,7 @@ import type { DesiredStore, StatusStore } from '../../reconciler/store.ts';
 import type { Clock } from '../../reconciler/clock.ts';
 import type { ReconcileContext } from '../../reconciler/controller.ts';
 import type { ContainerCache } from './container-cache.ts';
+import type { ImagePresence } from './image-presence.ts';
 import { observe } from './observe.ts';
 import { execute } from './execute.ts';
 import { LABELS } from './labels.ts';
@@ -23,6 +24,7 @@ export interface SessionControllerDeps {
   statusStore: StatusStore<SessionStatus>;
   runtime: DockerRuntime;
   cache: ContainerCache;
+  images: ImagePresence;
   clock: Clock;
   logger: Logger;
   /** False while the store is incomplete, empty without permission, or start-up adoption runs. */
@@ -89,6 +91,8 @@ export function createSessionReconciler(deps: SessionControllerDeps) {
       await execute(thePlan, { runtime: deps.runtime, cache: deps.cache, logger: log, stopTimeoutSeconds: deps.stopTimeoutSeconds }, signal);
     } catch (error) {
       failure = error;
+      // A create that says "not found" means the image went away since we looked.
+      if (error instanceof NotFoundError && assigned) deps.images.forget(assigned.spec.image);
     } finally {
       const after = deps.cache.containersFor(key);
       if (!assigned) {
