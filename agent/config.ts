@@ -4,6 +4,9 @@ import { hostname, homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { InvalidArgumentError, Option } from 'commander';
 
+export const LEADER_ELECTION_BACKENDS = ['none', 'file', 'redis'] as const;
+export type LeaderElectionBackend = (typeof LEADER_ELECTION_BACKENDS)[number];
+
 export const LOG_FORMATS = ['json', 'text'] as const;
 export type LogFormat = (typeof LOG_FORMATS)[number];
 export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal'] as const;
@@ -32,6 +35,26 @@ export interface AgentConfig extends CommonConfig {
   heartbeatIntervalMs: number;
   /** Let an empty store remove every managed container (off: an empty directory is suspicious). */
   pruneEmptyStore: boolean;
+  leaderElection: LeaderElectionBackend;
+  /** Directory of the file backend's lock (shared by replicas on one host). */
+  lockDir: string;
+  leaseDurationMs: number;
+  renewDeadlineMs: number;
+  retryPeriodMs: number;
+  /** Append leadership intervals (token, holder, start, end) to this file, for audits and tests. */
+  leaderLedger?: string;
+  /** An agent whose heartbeat is older than this is marked Offline. */
+  livenessGraceMs: number;
+  redis?: RedisConfig;
+}
+
+export interface RedisConfig {
+  url: string;
+  password?: string;
+  tls: boolean;
+  /** host:port of Sentinels; with them, `url` names no server and sentinelName is the master group. */
+  sentinels: string[];
+  sentinelName?: string;
 }
 
 const env = process.env;
@@ -116,6 +139,38 @@ export function agentOptions(): Option[] {
       .argParser(durationMs('--heartbeat-interval'))
       .default(5_000, '5s'),
     new Option('--prune-empty-store', 'allow an empty store to remove every managed container').env('DOCKERLET_PRUNE_EMPTY_STORE').default(false),
+    new Option('--leader-election <backend>', 'how replicas pick the one that reconciles (none: a single replica; file: replicas on ONE host; redis: anywhere)')
+      .choices(LEADER_ELECTION_BACKENDS)
+      .env('DOCKERLET_LEADER_ELECTION'),
+    new Option('--lock-dir <dir>', 'file backend: lock directory shared by the replicas on this host (default: --state-dir)').env('DOCKERLET_LOCK_DIR'),
+    new Option('--lease-duration <duration>', 'a standby may take over a lease not renewed for this long')
+      .env('DOCKERLET_LEASE_DURATION')
+      .argParser(durationMs('--lease-duration'))
+      .default(15_000, '15s'),
+    new Option('--renew-deadline <duration>', 'a leader that could not renew for this long stops reconciling (must be < lease duration)')
+      .env('DOCKERLET_RENEW_DEADLINE')
+      .argParser(durationMs('--renew-deadline'))
+      .default(10_000, '10s'),
+    new Option('--retry-period <duration>', 'how often leaders renew and standbys try to acquire')
+      .env('DOCKERLET_RETRY_PERIOD')
+      .argParser(durationMs('--retry-period'))
+      .default(2_000, '2s'),
+    new Option('--leader-ledger <file>', 'append every leadership interval (token, holder, start, end) to this file').env('DOCKERLET_LEADER_LEDGER'),
+    new Option('--liveness-grace <duration>', 'mark an agent Offline when its heartbeat is older than this (default: 3 heartbeat intervals)')
+      .env('DOCKERLET_LIVENESS_GRACE')
+      .argParser(durationMs('--liveness-grace')),
+    ...redisOptions(),
+  ];
+}
+
+/** Redis: shared status for replicas and `dockerlet get`, and the redis leader-election backend. */
+export function redisOptions(): Option[] {
+  return [
+    new Option('--redis <url>', 'keep status and agent records in Redis (redis://host:port/db or rediss:// for TLS)').env('DOCKERLET_REDIS_URL'),
+    new Option('--redis-password <password>', 'Redis password (prefer the environment variable)').env('DOCKERLET_REDIS_PASSWORD'),
+    new Option('--redis-tls', 'use TLS to Redis (implied by rediss://)').env('DOCKERLET_REDIS_TLS').default(false),
+    new Option('--redis-sentinels <host:port,...>', 'Redis Sentinels to find the master through').env('DOCKERLET_REDIS_SENTINELS'),
+    new Option('--redis-sentinel-name <name>', 'Sentinel master group name').env('DOCKERLET_REDIS_SENTINEL_NAME').default('mymaster'),
   ];
 }
 
@@ -136,6 +191,21 @@ export interface RawAgentOptions extends RawCommonOptions {
   stopTimeout: number;
   heartbeatInterval: number;
   pruneEmptyStore: boolean | string;
+  leaderElection?: LeaderElectionBackend;
+  lockDir?: string;
+  leaseDuration: number;
+  renewDeadline: number;
+  retryPeriod: number;
+  leaderLedger?: string;
+  livenessGrace?: number;
+}
+
+export interface RawRedisOptions {
+  redis?: string;
+  redisPassword?: string;
+  redisTls: boolean | string;
+  redisSentinels?: string;
+  redisSentinelName: string;
 }
 
 /**
@@ -165,9 +235,41 @@ export function commonConfig(raw: RawCommonOptions): CommonConfig {
   return { storeDir, stateDir, agentName: raw.agentName, dockerSocket: dockerSocketPath(raw.dockerSocket) };
 }
 
-export function agentConfig(raw: RawAgentOptions): AgentConfig {
+function truthy(value: boolean | string): boolean {
+  return value === true || value === 'true' || value === '1';
+}
+
+export function redisConfig(raw: RawRedisOptions): RedisConfig | undefined {
+  if (!raw.redis) return undefined;
+  if (!/^rediss?:\/\//.test(raw.redis)) throw new InvalidArgumentError(`--redis must be a redis:// or rediss:// URL, got "${raw.redis}"`);
+  const sentinels = (raw.redisSentinels ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+  const config: RedisConfig = { url: raw.redis, tls: truthy(raw.redisTls) || raw.redis.startsWith('rediss://'), sentinels };
+  if (raw.redisPassword) config.password = raw.redisPassword;
+  if (sentinels.length > 0) config.sentinelName = raw.redisSentinelName;
+  return config;
+}
+
+export function agentConfig(raw: RawAgentOptions & RawRedisOptions): AgentConfig {
   const listen = listenAddress(raw.listen);
-  return {
+  const common = commonConfig(raw);
+  const redis = redisConfig(raw);
+  // With Redis configured the replicas can elect through it; otherwise one replica needs nothing.
+  const leaderElection = raw.leaderElection ?? (redis ? 'redis' : 'none');
+  if (leaderElection === 'redis' && !redis) throw new InvalidArgumentError('--leader-election redis needs --redis <url>');
+  if (!(raw.renewDeadline < raw.leaseDuration)) {
+    throw new InvalidArgumentError(`--renew-deadline (${raw.renewDeadline} ms) must be shorter than --lease-duration (${raw.leaseDuration} ms)`);
+  }
+  if (!(raw.retryPeriod < raw.renewDeadline)) {
+    throw new InvalidArgumentError(`--retry-period (${raw.retryPeriod} ms) must be shorter than --renew-deadline (${raw.renewDeadline} ms)`);
+  }
+  const config: AgentConfig = {
+    ...common,
+    leaderElection,
+    lockDir: resolve(raw.lockDir ?? common.stateDir),
+    leaseDurationMs: raw.leaseDuration,
+    renewDeadlineMs: raw.renewDeadline,
+    retryPeriodMs: raw.retryPeriod,
+    livenessGraceMs: raw.livenessGrace ?? 3 * raw.heartbeatInterval,
     ...commonConfig(raw),
     listenHost: listen.host,
     listenPort: listen.port,
@@ -178,6 +280,9 @@ export function agentConfig(raw: RawAgentOptions): AgentConfig {
     reconcileTimeoutMs: raw.reconcileTimeout,
     stopTimeoutSeconds: raw.stopTimeout,
     heartbeatIntervalMs: raw.heartbeatInterval,
-    pruneEmptyStore: raw.pruneEmptyStore === true || raw.pruneEmptyStore === 'true' || raw.pruneEmptyStore === '1',
+    pruneEmptyStore: truthy(raw.pruneEmptyStore),
   };
+  if (raw.leaderLedger) config.leaderLedger = resolve(raw.leaderLedger);
+  if (redis) config.redis = redis;
+  return config;
 }

@@ -1,6 +1,6 @@
 import { Command } from 'commander';
 import { agentConfig, agentOptions, commonOptions, configOrExit } from '../config.ts';
-import type { RawAgentOptions } from '../config.ts';
+import type { RawAgentOptions, RawRedisOptions } from '../config.ts';
 import { startAgent } from '../agent.ts';
 import { createLogger } from '../logger.ts';
 
@@ -18,7 +18,7 @@ Every flag can also be set by the environment variable shown next to it.
 SIGINT or SIGTERM stops the agent; running containers keep running and are adopted on the next start.`,
     );
   for (const option of [...commonOptions(), ...agentOptions()]) command.addOption(option);
-  return command.action(async (raw: RawAgentOptions) => {
+  return command.action(async (raw: RawAgentOptions & RawRedisOptions) => {
     const config = configOrExit(command, () => agentConfig(raw));
     const logger = createLogger(config.logFormat, config.logLevel);
     const agent = await startAgent(config, { logger });

@@ -28,6 +28,12 @@ async function configFor(world: AgentWorld, overrides: Partial<AgentConfig> = {}
     stopTimeoutSeconds: 1,
     heartbeatIntervalMs: 1_000,
     pruneEmptyStore: false,
+    leaderElection: 'none',
+    lockDir: world.stateDir,
+    leaseDurationMs: 15_000,
+    renewDeadlineMs: 10_000,
+    retryPeriodMs: 2_000,
+    livenessGraceMs: 3_000,
     ...overrides,
   };
 }
