@@ -1,36 +1,40 @@
-// The agent process for the embedded default: a YAML directory as desired state, the local
-// engine, status in the state directory. Wires the pieces together; decides nothing itself.
+// The agent process. Every replica watches the store and the engine, serves health and metrics,
+// and takes part in the election; only the leader reconciles (agent/leader-work.ts). Wires the
+// pieces together and decides nothing itself.
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
 import type { Logger } from 'pino';
 import { Gauge, Registry, collectDefaultMetrics } from 'prom-client';
-import type { AgentStatus, ObjectKey, SessionStatus } from '../crds/types.ts';
+import type { ObjectKey } from '../crds/types.ts';
 import { SESSION_PHASES } from '../crds/types.ts';
-import { Controller } from '../reconciler/controller.ts';
 import { createReconcilerMetrics } from '../reconciler/metrics.ts';
 import { systemClock } from '../reconciler/clock.ts';
 import type { Clock } from '../reconciler/clock.ts';
 import { ContainerCache } from '../controllers/session/container-cache.ts';
 import { ownedBy } from '../controllers/session/labels.ts';
-import { createSessionReconciler } from '../controllers/session/reconcile.ts';
-import { StartupAdoption } from '../controllers/session/adoption.ts';
-import { ImagePresence } from '../controllers/session/image-presence.ts';
+import { registerAgentMetrics } from '../controllers/agent/metrics.ts';
+import { STATE_FILES, openBackends } from './backends.ts';
 import type { AgentConfig } from './config.ts';
 import type { DockerRuntime, EngineInfo } from './docker/docker-runtime.ts';
 import { DockerodeRuntime } from './docker/dockerode-runtime.ts';
-import { startHeartbeat } from './heartbeat.ts';
 import { startHttpServer } from './http-server.ts';
-import { FileStatusStore } from './stores/file-status-store.ts';
+import type { LeaderWork } from './leader-work.ts';
+import { startLeaderWork } from './leader-work.ts';
 import { openYamlStore } from './stores/open-yaml-store.ts';
 import { waitForEngine } from './wait-for-engine.ts';
 
+export { STATE_FILES } from './backends.ts';
+
 export interface RunningAgent {
-  /** Resolves when the agent has stopped (after `stop()` or a fatal error). */
+  identity: string;
+  /** Resolves when the agent has stopped (after `stop()`). */
   done: Promise<void>;
   stop(): Promise<void>;
-  /** Relist the engine and reconcile every key now (what the periodic resync does). */
+  /** Relist the engine and reconcile every key now, if this replica leads (what the periodic resync does). */
   resync(): Promise<void>;
+  isLeader(): boolean;
   registry: Registry;
   runtime: DockerRuntime;
 }
@@ -41,19 +45,16 @@ export interface AgentDeps {
   runtime?: DockerRuntime;
 }
 
-export const STATE_FILES = {
-  sessions: 'sessions.status.json',
-  agents: 'agents.status.json',
-  generations: 'generations.json',
-  /** Where this agent's store is, so `dockerlet get` finds it without flags. */
-  agent: 'agent.json',
-} as const;
+/** hostname + random suffix: unique per process, readable in logs and `get agents`. */
+export function replicaIdentity(): string {
+  return `${hostname().toLowerCase()}-${randomBytes(3).toString('hex')}`;
+}
 
 export async function startAgent(config: AgentConfig, deps: AgentDeps): Promise<RunningAgent> {
-  const { logger } = deps;
   const clock = deps.clock ?? systemClock;
+  const identity = replicaIdentity();
+  const logger = deps.logger.child({ identity });
   const lifetime = new AbortController();
-  const identity = `${config.agentName}-${randomBytes(3).toString('hex')}`;
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'dockerlet_' });
   const runtime = deps.runtime ?? new DockerodeRuntime({ socketPath: config.dockerSocket, registry, logger: logger.child({ component: 'docker' }) });
@@ -61,50 +62,14 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps): Promise<
   await mkdir(config.stateDir, { recursive: true, mode: 0o700 });
   await writeFile(
     join(config.stateDir, STATE_FILES.agent),
-    `${JSON.stringify({ agentName: config.agentName, storeDir: config.storeDir, listen: `${config.listenHost}:${config.listenPort}` }, null, 2)}\n`,
+    `${JSON.stringify({ agentName: config.agentName, storeDir: config.storeDir, listen: `${config.listenHost}:${config.listenPort}`, redis: config.redis?.url }, null, 2)}\n`,
   );
-  const statusStore = new FileStatusStore<SessionStatus>({ path: join(config.stateDir, STATE_FILES.sessions), logger });
-  const agentStore = new FileStatusStore<AgentStatus>({ path: join(config.stateDir, STATE_FILES.agents), logger });
-  await Promise.all([statusStore.load(), agentStore.load()]);
+  const backends = await openBackends(config, identity, { logger, clock, registry });
+  await Promise.all([backends.sessions.load(), backends.agents.load()]);
   const opened = await openYamlStore({ dir: config.storeDir, stateDir: config.stateDir, logger: logger.child({ component: 'store' }) });
   const store = opened.store;
-
-  let engine: EngineInfo | undefined;
-  const adoption = new StartupAdoption(logger);
-  const mayDeleteUndesired = (): boolean =>
-    adoption.isComplete() && store.isComplete() && (config.pruneEmptyStore || store.list().length > 0);
-
-  let controller: Controller | undefined;
-  const enqueue = (key: ObjectKey): void => controller?.enqueue(key);
-  const cache = new ContainerCache({ runtime, clock, selector: ownedBy(config.agentName), logger: logger.child({ component: 'cache' }), onChange: enqueue });
-  const reconcile = createSessionReconciler({
-    agent: config.agentName,
-    store,
-    statusStore,
-    runtime,
-    cache,
-    images: new ImagePresence(runtime, clock),
-    clock,
-    logger,
-    mayDeleteUndesired,
-    stopTimeoutSeconds: config.stopTimeoutSeconds,
-  });
-  controller = new Controller({
-    name: 'session',
-    reconcile: async (key, signal, context) => {
-      try {
-        return await reconcile(key, signal, context);
-      } finally {
-        adoption.reconciled(key);
-      }
-    },
-    workers: config.workers,
-    reconcileTimeoutMs: config.reconcileTimeoutMs,
-    metrics: createReconcilerMetrics(registry),
-    logger,
-    clock,
-  });
-
+  const metrics = createReconcilerMetrics(registry);
+  registerAgentMetrics(registry, { store: backends.agents, clock, gracePeriodMs: config.livenessGraceMs });
   new Gauge({
     name: 'dockerlet_sessions',
     help: 'Sessions by phase, from their status.',
@@ -112,26 +77,24 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps): Promise<
     registers: [registry],
     collect() {
       const counts = new Map<string, number>(SESSION_PHASES.map((p) => [p, 0]));
-      for (const status of statusStore.list().values()) if (status.phase) counts.set(status.phase, (counts.get(status.phase) ?? 0) + 1);
+      for (const status of backends.sessions.list().values()) if (status.phase) counts.set(status.phase, (counts.get(status.phase) ?? 0) + 1);
       for (const [phase, n] of counts) this.set({ phase }, n);
     },
   });
 
-  const allKeys = (): Set<ObjectKey> => new Set([...store.list().map((e) => e.key), ...cache.keys()]);
-  const resync = async (): Promise<void> => {
-    await cache.relist();
-    for (const key of allKeys()) enqueue(key);
-  };
+  let work: LeaderWork | undefined;
+  const enqueue = (key: ObjectKey): void => work?.enqueue(key);
+  const cache = new ContainerCache({ runtime, clock, selector: ownedBy(config.agentName), logger: logger.child({ component: 'cache' }), onChange: enqueue });
 
-  // Watch before listing, so nothing that happens between the two is missed.
-  engine = await waitForEngine(runtime, logger, lifetime.signal);
+  // Every replica keeps its caches warm, so a new leader starts from what it already knows.
+  let engine: EngineInfo | undefined = await waitForEngine(runtime, logger, lifetime.signal);
   runtime.watchEvents(
     ownedBy(config.agentName),
     {
       onEvent: (event) => cache.handleEvent(event),
       onReconnect: () => {
         logger.info('engine event stream reconnected; relisting');
-        resync().catch((error: unknown) => logger.warn({ err: error }, 'relist after reconnect failed'));
+        (work ? work.resync() : cache.relist()).catch((error: unknown) => logger.warn({ err: error }, 'relist after reconnect failed'));
       },
       onDisconnect: (error) => logger.warn({ err: error }, 'engine event stream lost; reconnecting'),
     },
@@ -140,38 +103,64 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps): Promise<
   store.onChange(enqueue);
   await store.start();
   await cache.relist();
-  const initialKeys = allKeys();
-  adoption.begin(initialKeys);
-  logger.info({ sessions: store.list().length, containers: cache.size(), storeComplete: store.isComplete() }, 'start-up adoption begins');
-  controller.start();
-  for (const key of initialKeys) enqueue(key);
 
-  const resyncLoop = setInterval(() => {
-    resync().catch((error: unknown) => logger.warn({ err: error }, 'periodic resync failed'));
-  }, config.resyncPeriodMs * (1 + Math.random() * 0.1));
-  startHeartbeat({
-    agentName: config.agentName,
-    identity,
-    store: agentStore,
-    engine: () => engine,
-    activeSessions: () => cache.keys().size,
-    intervalMs: config.heartbeatIntervalMs,
-    clock,
-    logger,
-    signal: lifetime.signal,
-  });
+  const announce = (): void => {
+    backends.replicas.announce().catch((error: unknown) => logger.debug({ err: error }, 'announcing this replica failed'));
+    runtime.info().then(
+      (info) => (engine = info),
+      () => undefined,
+    );
+  };
+  announce();
+  const announcer = setInterval(announce, config.heartbeatIntervalMs);
+
+  const election = backends.elector.run(
+    {
+      onStartedLeading: (grant, signal) => {
+        logger.info({ token: grant.token }, 'leading: reconciling');
+        work = startLeaderWork(
+          {
+            config,
+            identity,
+            logger,
+            clock,
+            metrics,
+            store,
+            sessions: backends.sessions,
+            agents: backends.agents,
+            runtime,
+            cache,
+            replicas: backends.replicas,
+            engine: () => engine,
+            token: () => backends.elector.token(),
+          },
+          signal,
+        );
+      },
+      onStoppedLeading: (reason) => {
+        logger.warn({ reason }, 'stopped leading: cancelling reconciles');
+        const ending = work;
+        work = undefined;
+        // The elector releases the lease only after this settles: no successor while we still act.
+        return ending?.stopped;
+      },
+      onNewLeader: (holder) => logger.info({ leader: holder.identity, token: holder.token }, 'standing by'),
+    },
+    lifetime.signal,
+  );
 
   const server = await startHttpServer({
     host: config.listenHost,
     port: config.listenPort,
     registry,
-    healthy: () => [],
-    ready: () => [
-      ...(cache.hasSynced() ? [] : ['engine cache not synced']),
-      ...store.loadProblems().map((p) => `store: ${p}`),
-    ],
+    healthy: () => (backends.elector.healthy() ? [] : ['leader missed its renew deadline without stepping down']),
+    // Ready means able to lead or stand by: leader and healthy standby alike.
+    ready: () => [...(cache.hasSynced() ? [] : ['engine cache not synced']), ...store.loadProblems().map((p) => `store: ${p}`)],
   });
-  logger.info({ listen: `${config.listenHost}:${config.listenPort}`, store: config.storeDir, agent: config.agentName, identity }, 'agent started');
+  logger.info(
+    { listen: `${config.listenHost}:${config.listenPort}`, store: config.storeDir, agent: config.agentName, leaderElection: config.leaderElection },
+    'agent started',
+  );
 
   let resolveDone: () => void = () => {};
   const done = new Promise<void>((resolve) => (resolveDone = resolve));
@@ -179,11 +168,15 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps): Promise<
   const stop = (): Promise<void> => {
     stopping ??= (async () => {
       logger.info('agent stopping');
-      clearInterval(resyncLoop);
+      clearInterval(announcer);
+      const leading = work;
+      // Aborting the lifetime ends leadership (its signal aborts) and releases the lease.
       lifetime.abort();
-      await controller.stop();
+      await election.catch((error: unknown) => logger.warn({ err: error }, 'leader election ended with an error'));
+      await leading?.stopped;
       await opened.close();
-      await Promise.all([statusStore.close(), agentStore.close()]);
+      await Promise.allSettled([backends.sessions.close(), backends.agents.close()]);
+      await backends.close();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeAllConnections();
       logger.info('agent stopped');
@@ -191,5 +184,15 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps): Promise<
     })();
     return stopping;
   };
-  return { done, stop, resync, registry, runtime };
+  return {
+    identity,
+    done,
+    stop,
+    resync: async () => {
+      await (work ? work.resync() : cache.relist());
+    },
+    isLeader: () => backends.elector.isLeader(),
+    registry,
+    runtime,
+  };
 }

@@ -87,12 +87,14 @@ function positiveInt(flag: string) {
   };
 }
 
-function durationMs(flag: string) {
+export function durationMs(flag: string) {
   return (value: string): number => {
     const match = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(value.trim());
     if (!match) throw new InvalidArgumentError(`${flag} must be a duration like 500ms, 30s, 5m; got "${value}"`);
     const factor = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[(match[2] ?? 's') as 'ms' | 's' | 'm' | 'h'];
-    return Math.round(Number(match[1]) * factor);
+    const ms = Math.round(Number(match[1]) * factor);
+    if (ms <= 0) throw new InvalidArgumentError(`${flag} must be positive; got "${value}"`);
+    return ms;
   };
 }
 

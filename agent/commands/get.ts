@@ -1,15 +1,14 @@
 // `dockerlet get sessions|agents`: desired state from the store, status from the state dir,
 // printed like kubectl (table, or the objects as JSON/YAML).
-import { join } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { stringify } from 'yaml';
-import type { AgentStatus, Session, SessionStatus } from '../../crds/types.ts';
+import type { ObjectKey, Session, SessionStatus } from '../../crds/types.ts';
 import { API_VERSION, splitKey } from '../../crds/types.ts';
-import { commonOptions } from '../config.ts';
-import type { RawCommonOptions } from '../config.ts';
-import { STATE_FILES } from '../agent.ts';
+import { commonOptions, durationMs, redisOptions } from '../config.ts';
+import type { CommonConfig, RawCommonOptions, RawRedisOptions } from '../config.ts';
 import { DEFAULT_GRACE_PERIOD_MS } from '../agent-record.ts';
-import { FileStatusStore } from '../stores/file-status-store.ts';
+import { readStatuses, redisFor } from './status-source.ts';
+import type { Statuses } from './status-source.ts';
 import { formatAgents } from './agent-table.ts';
 import { loadStoreOnce, quietLogger, readOnlyConfig } from './shared.ts';
 import { formatAge, printTable } from './table.ts';
@@ -17,21 +16,11 @@ import { formatAge, printTable } from './table.ts';
 export const OUTPUT_FORMATS = ['table', 'wide', 'json', 'yaml'] as const;
 export type OutputFormat = (typeof OUTPUT_FORMATS)[number];
 
-interface GetOptions extends RawCommonOptions {
+interface GetOptions extends RawCommonOptions, RawRedisOptions {
   output: OutputFormat;
   namespace?: string;
   /** Milliseconds; an agent whose last beat is older is shown Offline. */
   gracePeriod: number;
-}
-
-// Same syntax as the agent's duration flags (agent/config.ts keeps its parser private).
-function gracePeriodMs(value: string): number {
-  const match = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(value.trim());
-  if (!match) throw new InvalidArgumentError(`--grace-period must be a duration like 15s or 1m; got "${value}"`);
-  const factor = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[(match[2] ?? 's') as 'ms' | 's' | 'm' | 'h'];
-  const ms = Math.round(Number(match[1]) * factor);
-  if (ms <= 0) throw new InvalidArgumentError(`--grace-period must be positive; got "${value}"`);
-  return ms;
 }
 
 function printObjects(objects: unknown[], format: 'json' | 'yaml'): void {
@@ -39,9 +28,8 @@ function printObjects(objects: unknown[], format: 'json' | 'yaml'): void {
   process.stdout.write(format === 'json' ? `${JSON.stringify(list, null, 2)}\n` : stringify(list));
 }
 
-async function getSessions(config: Awaited<ReturnType<typeof readOnlyConfig>>, options: GetOptions): Promise<void> {
+async function getSessions(config: CommonConfig, options: GetOptions, statuses: Map<ObjectKey, SessionStatus>): Promise<void> {
   const store = await loadStoreOnce(config.storeDir, quietLogger());
-  const statuses = await FileStatusStore.readSnapshot<SessionStatus>(join(config.stateDir, STATE_FILES.sessions));
   const sessions: Session[] = [];
   const seen = new Set<string>();
   for (const entry of store.list()) {
@@ -88,11 +76,10 @@ async function getSessions(config: Awaited<ReturnType<typeof readOnlyConfig>>, o
   else printTable(header, rows);
 }
 
-async function getAgents(config: Awaited<ReturnType<typeof readOnlyConfig>>, options: GetOptions): Promise<void> {
-  const statuses = await FileStatusStore.readSnapshot<AgentStatus>(join(config.stateDir, STATE_FILES.agents));
+function getAgents(options: GetOptions, statuses: Statuses): void {
   // Offline is derived from heartbeat age too: a stale record never claims Online (agent-table.ts).
-  const text = formatAgents(statuses, { output: options.output, now: Date.now(), gracePeriodMs: options.gracePeriod });
-  if (text === '') process.stderr.write(`No agents found in ${config.stateDir}.\n`);
+  const text = formatAgents(statuses.agents, { output: options.output, now: Date.now(), gracePeriodMs: options.gracePeriod });
+  if (text === '') process.stderr.write(`No agents found in ${statuses.source}.\n`);
   else process.stdout.write(text);
 }
 
@@ -104,7 +91,7 @@ export function getCommand(): Command {
     .option('-n, --namespace <namespace>', 'only sessions in this namespace')
     .addOption(
       new Option('--grace-period <duration>', 'show an agent Offline once its last heartbeat is older than this')
-        .argParser(gracePeriodMs)
+        .argParser(durationMs('--grace-period'))
         .default(DEFAULT_GRACE_PERIOD_MS, '15s'),
     )
     .addHelpText(
@@ -117,11 +104,16 @@ Examples:
   dockerlet get agents
   dockerlet get agents -o wide --grace-period 30s`,
     );
-  for (const option of commonOptions()) command.addOption(option);
+  for (const option of [...commonOptions(), ...redisOptions()]) command.addOption(option);
   return command.action(async (resource: string, options: GetOptions, self: Command) => {
     const config = await readOnlyConfig(self, options);
-    if (['sessions', 'session', 'sess'].includes(resource)) return getSessions(config, options);
-    if (['agents', 'agent', 'ag'].includes(resource)) return getAgents(config, options);
+    const sessionsWanted = ['sessions', 'session', 'sess'].includes(resource);
+    if (!sessionsWanted && !['agents', 'agent', 'ag'].includes(resource)) {
+      throw new InvalidArgumentError(`unknown resource "${resource}": use sessions or agents`);
+    }
+    const statuses = await readStatuses(config, await redisFor(config, options));
+    if (sessionsWanted) return getSessions(config, options, statuses.sessions);
+    return getAgents(options, statuses);
     throw new InvalidArgumentError(`unknown resource "${resource}": use sessions or agents`);
   });
 }

@@ -7,7 +7,7 @@ import pino from 'pino';
 import type { Logger } from 'pino';
 import { commonConfig, configOrExit } from '../config.ts';
 import type { CommonConfig, RawCommonOptions } from '../config.ts';
-import { STATE_FILES } from '../agent.ts';
+import { STATE_FILES } from '../backends.ts';
 import { openYamlStore } from '../stores/open-yaml-store.ts';
 import type { YamlDirectoryStore } from '../stores/yaml-store.ts';
 

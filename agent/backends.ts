@@ -1,0 +1,128 @@
+// Builds what the configuration chooses: where status lives (state dir or Redis), how replicas
+// elect a leader (none, file, redis) and how they see each other. The agent only wires the result.
+import { join } from 'node:path';
+import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import type { Registry } from 'prom-client';
+import type { AgentStatus, SessionStatus } from '../crds/types.ts';
+import type { Clock } from '../reconciler/clock.ts';
+import type { LeaderElector } from '../reconciler/leader.ts';
+import { LeaseLeaderElector } from '../reconciler/leader-elector.ts';
+import { FileLeadershipLedger } from '../reconciler/leader-ledger.ts';
+import { createLeaderMetrics } from '../reconciler/leader-metrics.ts';
+import type { StatusStore } from '../reconciler/store.ts';
+import { parseAgentStatus } from './agent-record.ts';
+import type { AgentConfig, RedisConfig } from './config.ts';
+import { FileLeaseLock } from './leader/file-lock.ts';
+import { NoLeaderElection } from './leader/none.ts';
+import { createRedisClient } from './leader/redis-client.ts';
+import { RedisLeaseLock } from './leader/redis-lock.ts';
+import type { ReplicaRegistry } from './replicas.ts';
+import { fileReplicas, redisReplicas, soloReplica } from './replicas.ts';
+import { FileStatusStore } from './stores/file-status-store.ts';
+import { RedisStatusStore } from './stores/redis-status-store.ts';
+
+export const STATE_FILES = {
+  sessions: 'sessions.status.json',
+  agents: 'agents.status.json',
+  generations: 'generations.json',
+  /** Where this agent's store is, so `dockerlet get` finds it without flags. */
+  agent: 'agent.json',
+} as const;
+
+/** Redis keys. Agents share one hash so `get agents` lists all of them. */
+export const REDIS_KEYS = {
+  sessions: (agent: string) => `dockerlet:${agent}:sessions`,
+  agents: 'dockerlet:agents',
+  leader: (agent: string) => `dockerlet:${agent}:leader`,
+  replicas: (agent: string) => `dockerlet:${agent}:replicas`,
+} as const;
+
+/** A status store the agent can load at start, re-read when it becomes leader, and close. */
+export interface ManagedStatusStore<S> extends StatusStore<S> {
+  load(): Promise<void>;
+  reload(): Promise<void>;
+  close(): Promise<void>;
+}
+
+function fileStore<S>(path: string, logger: Logger): ManagedStatusStore<S> {
+  const store = new FileStatusStore<S>({ path, logger });
+  // Re-reading the file is what a load does: memory is replaced by what the previous leader wrote.
+  return Object.assign(store, { reload: () => store.load() });
+}
+
+export interface Backends {
+  sessions: ManagedStatusStore<SessionStatus>;
+  agents: ManagedStatusStore<AgentStatus>;
+  elector: LeaderElector;
+  replicas: ReplicaRegistry;
+  /** Closes connections (after the stores were closed). */
+  close(): Promise<void>;
+}
+
+export function openRedis(config: RedisConfig, logger: Logger): Redis {
+  return createRedisClient(config.url, {
+    ...(config.password ? { password: config.password } : {}),
+    tls: config.tls,
+    ...(config.sentinels.length > 0 ? { sentinels: config.sentinels } : {}),
+    ...(config.sentinelName ? { sentinelName: config.sentinelName } : {}),
+    logger,
+  });
+}
+
+export async function openBackends(config: AgentConfig, identity: string, deps: { logger: Logger; clock: Clock; registry: Registry }): Promise<Backends> {
+  const { logger, clock, registry } = deps;
+  const redis = config.redis ? openRedis(config.redis, logger.child({ component: 'redis' })) : undefined;
+  const sessions: ManagedStatusStore<SessionStatus> = redis
+    ? new RedisStatusStore<SessionStatus>({ redis, key: REDIS_KEYS.sessions(config.agentName), logger })
+    : fileStore(join(config.stateDir, STATE_FILES.sessions), logger);
+  const agents: ManagedStatusStore<AgentStatus> = redis
+    ? new RedisStatusStore<AgentStatus>({ redis, key: REDIS_KEYS.agents, logger, decode: parseAgentStatus })
+    : fileStore(join(config.stateDir, STATE_FILES.agents), logger);
+
+  const electorDeps = {
+    identity,
+    timings: { leaseDurationMs: config.leaseDurationMs, renewDeadlineMs: config.renewDeadlineMs, retryPeriodMs: config.retryPeriodMs },
+    clock,
+    logger: logger.child({ component: 'leader-election' }),
+    metrics: createLeaderMetrics(registry),
+    name: config.agentName,
+    ...(config.leaderLedger ? { ledger: new FileLeadershipLedger(config.leaderLedger) } : {}),
+  };
+  let elector: LeaderElector;
+  let replicas: ReplicaRegistry;
+  let lockToClose: { close(): Promise<void> } | undefined;
+  switch (config.leaderElection) {
+    case 'none':
+      elector = new NoLeaderElection({ identity });
+      replicas = soloReplica(identity);
+      break;
+    case 'file': {
+      const lock = new FileLeaseLock({ dir: config.lockDir, logger: electorDeps.logger });
+      // Refuse a lock directory shared across hosts now, at start, rather than electing two leaders.
+      await lock.verify();
+      elector = new LeaseLeaderElector({ ...electorDeps, lock });
+      replicas = fileReplicas(config.lockDir, identity, config.livenessGraceMs, clock);
+      lockToClose = lock;
+      break;
+    }
+    case 'redis': {
+      if (!redis) throw new Error('redis leader election needs a Redis connection');
+      const lock = new RedisLeaseLock({ redis, key: REDIS_KEYS.leader(config.agentName) });
+      elector = new LeaseLeaderElector({ ...electorDeps, lock });
+      replicas = redisReplicas(redis, REDIS_KEYS.replicas(config.agentName), identity, config.livenessGraceMs, clock);
+      lockToClose = lock;
+      break;
+    }
+  }
+  return {
+    sessions,
+    agents,
+    elector,
+    replicas,
+    close: async () => {
+      await lockToClose?.close();
+      redis?.disconnect();
+    },
+  };
+}

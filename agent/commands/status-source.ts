@@ -1,0 +1,53 @@
+// Where `dockerlet get` reads status: Redis when the agent keeps it there (flags, or the URL the
+// agent recorded in its state dir), the state directory otherwise. Same place the agent writes.
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { AgentStatus, ObjectKey, SessionStatus } from '../../crds/types.ts';
+import { parseAgentStatus } from '../agent-record.ts';
+import { REDIS_KEYS, STATE_FILES, openRedis } from '../backends.ts';
+import type { CommonConfig, RawRedisOptions, RedisConfig } from '../config.ts';
+import { redisConfig } from '../config.ts';
+import { FileStatusStore } from '../stores/file-status-store.ts';
+import { readRedisSnapshot } from '../stores/redis-status-store.ts';
+import { quietLogger } from './shared.ts';
+
+export interface Statuses {
+  sessions: Map<ObjectKey, SessionStatus>;
+  agents: Map<string, AgentStatus>;
+  /** Where they came from, for "No agents found in …". */
+  source: string;
+}
+
+async function recordedRedisUrl(stateDir: string): Promise<string | undefined> {
+  try {
+    const recorded = JSON.parse(await readFile(join(stateDir, STATE_FILES.agent), 'utf8')) as { redis?: unknown };
+    return typeof recorded.redis === 'string' ? recorded.redis : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+export async function redisFor(config: CommonConfig, raw: RawRedisOptions): Promise<RedisConfig | undefined> {
+  const url = raw.redis ?? (await recordedRedisUrl(config.stateDir));
+  return redisConfig({ ...raw, ...(url ? { redis: url } : {}) });
+}
+
+export async function readStatuses(config: CommonConfig, redis: RedisConfig | undefined): Promise<Statuses> {
+  if (!redis) {
+    return {
+      sessions: await FileStatusStore.readSnapshot<SessionStatus>(join(config.stateDir, STATE_FILES.sessions)),
+      agents: await FileStatusStore.readSnapshot<AgentStatus>(join(config.stateDir, STATE_FILES.agents)),
+      source: config.stateDir,
+    };
+  }
+  const client = openRedis(redis, quietLogger());
+  try {
+    const [sessions, agents] = await Promise.all([
+      readRedisSnapshot<SessionStatus>(client, REDIS_KEYS.sessions(config.agentName)),
+      readRedisSnapshot<AgentStatus>(client, REDIS_KEYS.agents, { decode: parseAgentStatus }),
+    ]);
+    return { sessions, agents, source: redis.url };
+  } finally {
+    client.disconnect();
+  }
+}

@@ -1,0 +1,143 @@
+// What only the leader does: reconcile Sessions, resync, write heartbeats and run the liveness
+// controller. It all starts when leadership is granted and stops when its signal aborts (lost,
+// deadline missed, released), cancelling reconciles in flight before anyone else can lead.
+import type { Logger } from 'pino';
+import type { AgentStatus, ObjectKey, Session, SessionStatus } from '../crds/types.ts';
+import type { Clock } from '../reconciler/clock.ts';
+import { Controller } from '../reconciler/controller.ts';
+import type { ReconcilerMetrics } from '../reconciler/metrics.ts';
+import type { DesiredStore } from '../reconciler/store.ts';
+import { StartupAdoption } from '../controllers/session/adoption.ts';
+import type { ContainerCache } from '../controllers/session/container-cache.ts';
+import { ImagePresence } from '../controllers/session/image-presence.ts';
+import { createSessionReconciler } from '../controllers/session/reconcile.ts';
+import { createLivenessController, enqueueAgents } from '../controllers/agent/liveness.ts';
+import type { ManagedStatusStore } from './backends.ts';
+import type { AgentConfig } from './config.ts';
+import type { DockerRuntime, EngineInfo } from './docker/docker-runtime.ts';
+import { startHeartbeat } from './heartbeat.ts';
+import type { ReplicaRegistry } from './replicas.ts';
+
+export interface LeaderWorkDeps {
+  config: AgentConfig;
+  identity: string;
+  logger: Logger;
+  clock: Clock;
+  metrics: ReconcilerMetrics;
+  store: DesiredStore<Session>;
+  sessions: ManagedStatusStore<SessionStatus>;
+  agents: ManagedStatusStore<AgentStatus>;
+  runtime: DockerRuntime;
+  cache: ContainerCache;
+  replicas: ReplicaRegistry;
+  engine: () => EngineInfo | undefined;
+  token: () => number | undefined;
+}
+
+export interface LeaderWork {
+  enqueue(key: ObjectKey): void;
+  /** Relists the engine and reconciles every key. */
+  resync(): Promise<void>;
+  /** Resolves when everything started here has stopped. */
+  stopped: Promise<void>;
+}
+
+export function startLeaderWork(deps: LeaderWorkDeps, signal: AbortSignal): LeaderWork {
+  const { config, logger, clock, store, cache } = deps;
+  const startedAt = clock.now();
+  const adoption = new StartupAdoption(logger);
+  const mayDeleteUndesired = (): boolean =>
+    adoption.isComplete() && store.isComplete() && (config.pruneEmptyStore || store.list().length > 0);
+  const reconcile = createSessionReconciler({
+    agent: config.agentName,
+    store,
+    statusStore: deps.sessions,
+    runtime: deps.runtime,
+    cache,
+    images: new ImagePresence(deps.runtime, clock),
+    clock,
+    logger,
+    mayDeleteUndesired,
+    stopTimeoutSeconds: config.stopTimeoutSeconds,
+  });
+  const sessions = new Controller({
+    name: 'session',
+    reconcile: async (key, reconcileSignal, context) => {
+      try {
+        return await reconcile(key, reconcileSignal, context);
+      } finally {
+        adoption.reconciled(key);
+      }
+    },
+    workers: config.workers,
+    reconcileTimeoutMs: config.reconcileTimeoutMs,
+    metrics: deps.metrics,
+    logger,
+    clock,
+  });
+  const liveness = createLivenessController({ store: deps.agents, clock, logger, gracePeriodMs: config.livenessGraceMs, startedAt, metrics: deps.metrics });
+
+  const allKeys = (): Set<ObjectKey> => new Set([...store.list().map((e) => e.key), ...cache.keys()]);
+  const resync = async (): Promise<void> => {
+    await cache.relist();
+    for (const key of allKeys()) sessions.enqueue(key);
+  };
+
+  const timers: ReturnType<typeof setInterval>[] = [];
+  const stopped = (async () => {
+    // The previous leader wrote status since this replica last read it.
+    await Promise.all([deps.sessions.reload(), deps.agents.reload()]);
+    await cache.relist();
+    if (signal.aborted) return;
+    const initialKeys = allKeys();
+    adoption.begin(initialKeys);
+    logger.info({ sessions: store.list().length, containers: cache.size(), storeComplete: store.isComplete() }, 'start-up adoption begins');
+    sessions.start();
+    liveness.start();
+    for (const key of initialKeys) sessions.enqueue(key);
+    timers.push(
+      setInterval(() => resync().catch((error: unknown) => logger.warn({ err: error }, 'periodic resync failed')), config.resyncPeriodMs * (1 + Math.random() * 0.1)),
+      // Other agents' beats arrive in the shared record store: re-read it before judging liveness.
+      setInterval(() => {
+        deps.agents
+          .reload()
+          .then(() => enqueueAgents(liveness, deps.agents))
+          .catch((error: unknown) => logger.warn({ err: error }, 'reading agent records failed'));
+      }, config.heartbeatIntervalMs),
+    );
+    let replicasSeen = [deps.identity];
+    startHeartbeat({
+      agentName: config.agentName,
+      identity: deps.identity,
+      store: deps.agents,
+      engine: deps.engine,
+      activeSessions: () => cache.keys().size,
+      intervalMs: config.heartbeatIntervalMs,
+      clock,
+      logger,
+      signal,
+      token: deps.token,
+      replicas: () => {
+        deps.replicas.seen().then((seen) => (replicasSeen = seen), () => undefined);
+        return replicasSeen;
+      },
+    });
+    await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
+  })().finally(async () => {
+    for (const timer of timers) clearInterval(timer);
+    sessions.cancelInFlight();
+    liveness.cancelInFlight();
+    await Promise.all([stopIfStarted(sessions), stopIfStarted(liveness)]);
+    await Promise.allSettled([deps.sessions.flush(), deps.agents.flush()]);
+  });
+
+  return { enqueue: (key) => sessions.enqueue(key), resync, stopped };
+}
+
+async function stopIfStarted(controller: Controller): Promise<void> {
+  try {
+    await controller.stop();
+  } catch {
+    // Never started (leadership ended during the first relist): nothing to stop.
+  }
+}
