@@ -70,9 +70,31 @@ export function openRedis(config: RedisConfig, logger: Logger): Redis {
   });
 }
 
+/**
+ * Resolves once the client is connected. Commands fail fast while it is not (no offline queue:
+ * a lease renewal must fail now, not run late), so start-up waits here, saying so once.
+ */
+export async function redisReady(redis: Redis, logger: Logger): Promise<void> {
+  if (redis.status === 'ready') return;
+  logger.info('waiting for Redis');
+  await new Promise<void>((resolve, reject) => {
+    const onReady = (): void => {
+      redis.off('end', onEnd);
+      resolve();
+    };
+    const onEnd = (): void => {
+      redis.off('ready', onReady);
+      reject(new Error('Redis connection closed before it was ready'));
+    };
+    redis.once('ready', onReady);
+    redis.once('end', onEnd);
+  });
+}
+
 export async function openBackends(config: AgentConfig, identity: string, deps: { logger: Logger; clock: Clock; registry: Registry }): Promise<Backends> {
   const { logger, clock, registry } = deps;
   const redis = config.redis ? openRedis(config.redis, logger.child({ component: 'redis' })) : undefined;
+  if (redis) await redisReady(redis, logger);
   const sessions: ManagedStatusStore<SessionStatus> = redis
     ? new RedisStatusStore<SessionStatus>({ redis, key: REDIS_KEYS.sessions(config.agentName), logger })
     : fileStore(join(config.stateDir, STATE_FILES.sessions), logger);

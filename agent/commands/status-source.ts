@@ -4,7 +4,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { AgentStatus, ObjectKey, SessionStatus } from '../../crds/types.ts';
 import { parseAgentStatus } from '../agent-record.ts';
-import { REDIS_KEYS, STATE_FILES, openRedis } from '../backends.ts';
+import { REDIS_KEYS, STATE_FILES, openRedis, redisReady } from '../backends.ts';
 import type { CommonConfig, RawRedisOptions, RedisConfig } from '../config.ts';
 import { redisConfig } from '../config.ts';
 import { FileStatusStore } from '../stores/file-status-store.ts';
@@ -42,6 +42,7 @@ export async function readStatuses(config: CommonConfig, redis: RedisConfig | un
   }
   const client = openRedis(redis, quietLogger());
   try {
+    await redisReady(client, quietLogger());
     const [sessions, agents] = await Promise.all([
       readRedisSnapshot<SessionStatus>(client, REDIS_KEYS.sessions(config.agentName)),
       readRedisSnapshot<AgentStatus>(client, REDIS_KEYS.agents, { decode: parseAgentStatus }),

@@ -177,6 +177,33 @@ export class AgentProcess {
     const response = await fetch(`http://127.0.0.1:${this.port}/metrics`);
     return response.text();
   }
+
+  /** The replica identity the agent logs with every line. */
+  identity(): string {
+    for (const line of this.logs) {
+      try {
+        const identity = (JSON.parse(line) as { identity?: unknown }).identity;
+        if (typeof identity === 'string') return identity;
+      } catch {
+        // not a log line
+      }
+    }
+    throw new Error('agent has not logged its identity yet');
+  }
+
+  /** Whether this replica says it leads (its leader-election gauge), false if it does not answer. */
+  async leading(): Promise<boolean> {
+    if (!this.alive()) return false;
+    try {
+      return metricValue(await this.metrics(), 'dockerlet_leader_election_master_status', { name: this.world.agentName }) === 1;
+    } catch {
+      return false;
+    }
+  }
+
+  alive(): boolean {
+    return this.child !== undefined && this.child.exitCode === null && this.child.signalCode === null;
+  }
 }
 
 /** Reads a counter/gauge value from Prometheus text, summing every series that matches the labels. */

@@ -23,3 +23,18 @@ export async function eventually<T>(check: () => Promise<T> | T, options: Eventu
     await new Promise((resolve) => setTimeout(resolve, intervalMs));
   }
 }
+
+/** Checks that a condition holds for the whole duration (a negative assertion needs time to mean anything). */
+export async function consistently(check: () => Promise<void> | void, options: { durationMs: number; intervalMs?: number; message?: string }): Promise<void> {
+  const deadline = Date.now() + options.durationMs;
+  for (;;) {
+    try {
+      await check();
+    } catch (error) {
+      const detail = error instanceof Error ? error.message : String(error);
+      throw new Error(`${options.message ?? 'condition'} stopped holding: ${detail}`, { cause: error });
+    }
+    if (Date.now() >= deadline) return;
+    await new Promise((resolve) => setTimeout(resolve, options.intervalMs ?? 100));
+  }
+}
