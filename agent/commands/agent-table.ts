@@ -5,7 +5,7 @@ import type { Agent, AgentStatus } from '../../crds/types.ts';
 import { API_VERSION } from '../../crds/types.ts';
 import { DEFAULT_GRACE_PERIOD_MS, effectiveAgentState } from '../agent-record.ts';
 import type { OutputFormat } from './get.ts';
-import { formatAge } from './table.ts';
+import { formatAge, formatTable } from './table.ts';
 
 export interface AgentTableOptions {
   output: OutputFormat;
@@ -55,16 +55,4 @@ export function formatAgents(statuses: ReadonlyMap<string, AgentStatus>, options
     ...(wide ? [a.status?.fencingToken === undefined ? '' : String(a.status.fencingToken)] : []),
   ]);
   return formatTable(header, rows);
-}
-
-// table.ts's printTable layout, returned instead of written (printTable could become
-// `process.stdout.write(formatTable(...))`; table.ts is not this change's to edit).
-function formatTable(header: string[], rows: string[][]): string {
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const line = (cells: string[]): string =>
-    cells
-      .map((cell, i) => (i === cells.length - 1 ? cell : cell.padEnd(widths[i] ?? 0)))
-      .join('   ')
-      .trimEnd();
-  return `${[line(header), ...rows.map(line)].join('\n')}\n`;
 }

@@ -1,12 +1,16 @@
 // kubectl-style plain tables: left-aligned columns, three spaces apart, no borders.
-export function printTable(header: string[], rows: string[][]): void {
+export function formatTable(header: string[], rows: string[][]): string {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
   const line = (cells: string[]): string =>
     cells
       .map((cell, i) => (i === cells.length - 1 ? cell : cell.padEnd(widths[i] ?? 0)))
       .join('   ')
       .trimEnd();
-  process.stdout.write(`${[line(header), ...rows.map(line)].join('\n')}\n`);
+  return `${[line(header), ...rows.map(line)].join('\n')}\n`;
+}
+
+export function printTable(header: string[], rows: string[][]): void {
+  process.stdout.write(formatTable(header, rows));
 }
 
 /** "5s", "3m", "2h", "4d" like kubectl's AGE column; "<unknown>" without a time. */

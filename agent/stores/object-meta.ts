@@ -3,6 +3,7 @@
 // the uid labels containers, generation/observedGeneration say whether status is current.
 import { createHash } from 'node:crypto';
 import { API_GROUP } from '../../crds/types.ts';
+import { canonicalJson } from '../../reconciler/canonical-json.ts';
 import type { ObjectKey, Session } from '../../crds/types.ts';
 
 export interface GenerationRecord {
@@ -31,16 +32,6 @@ export const defaultUidFor: UidFor = (namespace, name) => {
   const hex = bytes.toString('hex');
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
 };
-
-/** JSON with object keys sorted, so equal values always serialize (and hash) the same. */
-export function canonicalJson(value: unknown): string {
-  return JSON.stringify(value, (_key, v: unknown) => {
-    if (v === null || typeof v !== 'object' || Array.isArray(v)) return v;
-    const sorted: Record<string, unknown> = {};
-    for (const k of Object.keys(v).sort()) sorted[k] = (v as Record<string, unknown>)[k];
-    return sorted;
-  });
-}
 
 export function specHash(spec: unknown): string {
   return createHash('sha256').update(canonicalJson(spec ?? {})).digest('hex');

@@ -3,24 +3,13 @@
 // (state, agent, imagePullPolicy) are left out, so changing them never recreates.
 import { createHash } from 'node:crypto';
 import type { SessionSpec } from '../../crds/types.ts';
+import { canonicalJson } from '../../reconciler/canonical-json.ts';
 
 /** Bump when the canonical form changes, so old containers are recreated deliberately. */
 const HASH_VERSION = 'v1';
 
 export const HASHED_FIELDS = ['image', 'command', 'args', 'env', 'ports', 'mounts', 'labels'] as const;
 export type HashedField = (typeof HASHED_FIELDS)[number];
-
-/** JSON with object keys sorted at every level, so equal specs give equal text. */
-export function canonicalJson(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
-  if (value !== null && typeof value === 'object') {
-    const entries = Object.entries(value as Record<string, unknown>)
-      .filter(([, v]) => v !== undefined)
-      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
-  }
-  return JSON.stringify(value);
-}
 
 function sha256(text: string): string {
   return createHash('sha256').update(text).digest('hex');
