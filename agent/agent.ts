@@ -95,6 +95,11 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps): Promise<
       onReconnect: () => {
         logger.info('engine event stream reconnected; relisting');
         (work ? work.resync() : cache.relist()).catch((error: unknown) => logger.warn({ err: error }, 'relist after reconnect failed'));
+        // A reconnect is how an engine restart (or upgrade) shows: refresh its version and capacity.
+        runtime.info().then(
+          (info) => (engine = info),
+          (error: unknown) => logger.debug({ err: error }, 'reading engine info failed'),
+        );
       },
       onDisconnect: (error) => logger.warn({ err: error }, 'engine event stream lost; reconnecting'),
     },
@@ -106,10 +111,6 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps): Promise<
 
   const announce = (): void => {
     backends.replicas.announce().catch((error: unknown) => logger.debug({ err: error }, 'announcing this replica failed'));
-    runtime.info().then(
-      (info) => (engine = info),
-      () => undefined,
-    );
   };
   announce();
   const announcer = setInterval(announce, config.heartbeatIntervalMs);

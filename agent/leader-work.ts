@@ -95,17 +95,21 @@ export function startLeaderWork(deps: LeaderWorkDeps, signal: AbortSignal): Lead
     sessions.start();
     liveness.start();
     for (const key of initialKeys) sessions.enqueue(key);
+    let replicasSeen = [deps.identity];
     timers.push(
       setInterval(() => resync().catch((error: unknown) => logger.warn({ err: error }, 'periodic resync failed')), config.resyncPeriodMs * (1 + Math.random() * 0.1)),
-      // Other agents' beats arrive in the shared record store: re-read it before judging liveness.
       setInterval(() => {
+        // Other agents' beats arrive in the shared record store: re-read it before judging liveness.
         deps.agents
           .reload()
           .then(() => enqueueAgents(liveness, deps.agents))
           .catch((error: unknown) => logger.warn({ err: error }, 'reading agent records failed'));
+        deps.replicas.seen().then(
+          (seen) => (replicasSeen = seen),
+          (error: unknown) => logger.debug({ err: error }, 'listing replicas failed'),
+        );
       }, config.heartbeatIntervalMs),
     );
-    let replicasSeen = [deps.identity];
     startHeartbeat({
       agentName: config.agentName,
       identity: deps.identity,
@@ -117,10 +121,7 @@ export function startLeaderWork(deps: LeaderWorkDeps, signal: AbortSignal): Lead
       logger,
       signal,
       token: deps.token,
-      replicas: () => {
-        deps.replicas.seen().then((seen) => (replicasSeen = seen), () => undefined);
-        return replicasSeen;
-      },
+      replicas: () => replicasSeen,
     });
     await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
   })().finally(async () => {
