@@ -85,9 +85,12 @@ export function startLeaderWork(deps: LeaderWorkDeps, signal: AbortSignal): Lead
 
   const timers: ReturnType<typeof setInterval>[] = [];
   const stopped = (async () => {
-    // The previous leader wrote status since this replica last read it.
-    await Promise.all([deps.sessions.reload(), deps.agents.reload()]);
-    await cache.relist();
+    // The previous leader wrote status since this replica last read it. Neither a failed re-read
+    // nor a failed relist may leave a leader that holds the lease and reconciles nothing: status is
+    // re-derived by every reconcile, and the periodic resync relists.
+    const carryOn = (what: string) => (error: unknown) => logger.warn({ err: error }, `${what} failed at the start of leadership; carrying on`);
+    await Promise.all([deps.sessions.reload().catch(carryOn('re-reading session status')), deps.agents.reload().catch(carryOn('re-reading agent records'))]);
+    await cache.relist().catch(carryOn('relisting the engine'));
     if (signal.aborted) return;
     const initialKeys = allKeys();
     adoption.begin(initialKeys);
