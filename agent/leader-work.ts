@@ -88,7 +88,7 @@ export function startLeaderWork(deps: LeaderWorkDeps, signal: AbortSignal): Lead
     // The previous leader wrote status since this replica last read it. Neither a failed re-read
     // nor a failed relist may leave a leader that holds the lease and reconciles nothing: status is
     // re-derived by every reconcile, and the periodic resync relists.
-    const carryOn = (what: string) => (error: unknown) => logger.warn({ err: error }, `${what} failed at the start of leadership; carrying on`);
+    const carryOn = (step: string) => (error: unknown) => logger.warn({ err: error, step }, 'start of leadership: a step failed; carrying on');
     await Promise.all([deps.sessions.reload().catch(carryOn('re-reading session status')), deps.agents.reload().catch(carryOn('re-reading agent records'))]);
     await cache.relist().catch(carryOn('relisting the engine'));
     if (signal.aborted) return;
