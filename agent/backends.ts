@@ -45,11 +45,7 @@ export interface ManagedStatusStore<S> extends StatusStore<S> {
   close(): Promise<void>;
 }
 
-function fileStore<S>(path: string, logger: Logger): ManagedStatusStore<S> {
-  const store = new FileStatusStore<S>({ path, logger });
-  // Re-reading the file is what a load does: memory is replaced by what the previous leader wrote.
-  return Object.assign(store, { reload: () => store.load() });
-}
+
 
 export interface Backends {
   sessions: ManagedStatusStore<SessionStatus>;
@@ -97,10 +93,10 @@ export async function openBackends(config: AgentConfig, identity: string, deps: 
   if (redis) await redisReady(redis, logger);
   const sessions: ManagedStatusStore<SessionStatus> = redis
     ? new RedisStatusStore<SessionStatus>({ redis, key: REDIS_KEYS.sessions(config.agentName), logger })
-    : fileStore(join(config.stateDir, STATE_FILES.sessions), logger);
+    : new FileStatusStore<SessionStatus>({ path: join(config.stateDir, STATE_FILES.sessions), logger });
   const agents: ManagedStatusStore<AgentStatus> = redis
     ? new RedisStatusStore<AgentStatus>({ redis, key: REDIS_KEYS.agents, logger, decode: parseAgentStatus })
-    : fileStore(join(config.stateDir, STATE_FILES.agents), logger);
+    : new FileStatusStore<AgentStatus>({ path: join(config.stateDir, STATE_FILES.agents), logger });
 
   const electorDeps = {
     identity,

@@ -33,6 +33,28 @@ describe('FileStatusStore', () => {
     expect(store.list().size).toBe(0);
   });
 
+  it('reload keeps a write that was not on disk yet, and picks up what another writer left', async () => {
+    const { store, file } = await storeIn({ flushDelayMs: 60_000 });
+    await store.write('default/web', { phase: 'Running' });
+    await store.reload();
+    expect(store.get('default/web')?.phase).toBe('Running');
+    // A predecessor's file content replaces what this process had already written out.
+    await writeFile(file, JSON.stringify({ version: 1, items: { 'default/api': { phase: 'Pending' } } }));
+    await store.reload();
+    expect([...store.list().keys()]).toEqual(['default/api']);
+  });
+
+  it('reload keeps a write made while it was reading the file', async () => {
+    const { store } = await storeIn({ flushDelayMs: 60_000 });
+    await store.write('default/web', { phase: 'Pending' });
+    const reloading = store.reload();
+    await store.write('default/web', { phase: 'Running' });
+    await reloading;
+    expect(store.get('default/web')?.phase).toBe('Running');
+    await store.reload();
+    expect(store.get('default/web')?.phase).toBe('Running');
+  });
+
   it('keeps statuses across a restart and serves them to readSnapshot', async () => {
     const { store, file, dir } = await storeIn();
     await store.write('default/web', { phase: 'Running', observedGeneration: 2 });

@@ -32,6 +32,8 @@ export class FileStatusStore<S> implements StatusStore<S> {
   private readonly flushDelayMs: number;
   private items = new Map<ObjectKey, S>();
   private dirty = false;
+  /** Keys changed in memory that no completed or in-flight flush has captured yet. */
+  private readonly unsaved = new Set<ObjectKey>();
   private timer: NodeJS.Timeout | undefined;
   /** Flushes run one at a time, in order; a failed one does not break the chain. */
   private flushes: Promise<void> = Promise.resolve();
@@ -71,6 +73,33 @@ export class FileStatusStore<S> implements StatusStore<S> {
     }
   }
 
+  /**
+   * Re-reads the file (a new leader picks up what its predecessor wrote). Pending writes of this
+   * process go out first, so a re-read never throws away a change not yet on disk.
+   */
+  async reload(): Promise<void> {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    // In the flush chain, so no flush is writing while the file is read.
+    const run = this.flushes.then(() => this.flushNow()).then(() => this.readMerging());
+    this.flushes = run.catch(() => undefined);
+    await run;
+  }
+
+  /** Takes the file's content, except for keys changed here meanwhile (they go out next flush). */
+  private async readMerging(): Promise<void> {
+    let text: string;
+    try {
+      text = await readFile(this.path, 'utf8');
+    } catch (error) {
+      if (errorCode(error) === 'ENOENT') return;
+      throw error;
+    }
+    const onDisk = new Map(Object.entries(parseStatusFile(text)) as [ObjectKey, S][]);
+    for (const key of [...this.items.keys()]) if (!onDisk.has(key) && !this.unsaved.has(key)) this.items.delete(key);
+    for (const [key, value] of onDisk) if (!this.unsaved.has(key)) this.items.set(key, deepFreeze(value));
+  }
+
   /** Read-only view of a status file, for the CLI. Missing file: empty. Corrupt file: rejects. */
   static async readSnapshot<S>(file: string): Promise<Map<ObjectKey, S>> {
     let text: string;
@@ -101,11 +130,14 @@ export class FileStatusStore<S> implements StatusStore<S> {
   /** Updates memory at once and resolves; the file follows within flushDelayMs. */
   async write(key: ObjectKey, status: S): Promise<void> {
     this.items.set(key, deepFreeze(structuredClone(status)));
+    this.unsaved.add(key);
     this.schedule(this.flushDelayMs);
   }
 
   async delete(key: ObjectKey): Promise<void> {
-    if (this.items.delete(key)) this.schedule(this.flushDelayMs);
+    if (!this.items.delete(key)) return;
+    this.unsaved.add(key);
+    this.schedule(this.flushDelayMs);
   }
 
   /** Writes pending changes now; resolves when they are on disk, rejects if that failed. */
@@ -140,6 +172,8 @@ export class FileStatusStore<S> implements StatusStore<S> {
   private async flushNow(): Promise<void> {
     if (!this.dirty) return;
     this.dirty = false;
+    const captured = [...this.unsaved];
+    this.unsaved.clear();
     const items: Record<ObjectKey, S> = {};
     for (const key of [...this.items.keys()].sort()) items[key] = this.items.get(key)!;
     const file: StatusFile = { version: FORMAT_VERSION, items };
@@ -147,6 +181,7 @@ export class FileStatusStore<S> implements StatusStore<S> {
       await writeFileAtomic(this.path, `${JSON.stringify(file, null, 2)}\n`);
     } catch (error) {
       this.dirty = true;
+      for (const key of captured) this.unsaved.add(key);
       throw error;
     }
     this.written += 1;

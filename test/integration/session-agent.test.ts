@@ -2,13 +2,17 @@
 // garbage-collection safety, and the cost of a resync counted through the runtime's own metric.
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
 import pino from 'pino';
 import { startAgent } from '../../agent/agent.ts';
 import type { RunningAgent } from '../../agent/agent.ts';
 import type { AgentConfig } from '../../agent/config.ts';
+import { STATE_FILES } from '../../agent/backends.ts';
+import { FileStatusStore } from '../../agent/stores/file-status-store.ts';
+import type { AgentStatus } from '../../crds/types.ts';
 import { dockerCli, freePort, requireTestEngine, TEST_DOCKER_SOCKET, TEST_IMAGE } from '../support/docker.ts';
 import { AgentWorld, condition, getSessions, metricValue } from '../support/agent-process.ts';
-import { eventually } from '../support/eventually.ts';
+import { consistently, eventually } from '../support/eventually.ts';
 
 const sleeper = { command: ['sleep', 'infinity'] };
 
@@ -175,6 +179,25 @@ describe('session agent against the real engine', () => {
       agent = undefined;
       await world.cleanup();
     }
+  });
+
+  it('keeps its own agent record Online with fresh string timestamps (status in the state dir)', async () => {
+    world = await AgentWorld.create();
+    await start({ heartbeatIntervalMs: 500, livenessGraceMs: 1_500 });
+    const record = async (): Promise<AgentStatus | undefined> =>
+      (await FileStatusStore.readSnapshot<AgentStatus>(join(world.stateDir, STATE_FILES.agents))).get(world.agentName);
+    await eventually(async () => expect((await record())?.state).toBe('Online'));
+    // Several grace periods: the liveness tick's re-reads must never lose a beat.
+    await consistently(
+      async () => {
+        const status = await record();
+        expect(status?.state).toBe('Online');
+        expect(typeof status?.lastHeartbeatTime).toBe('string');
+        // Still beating (the exact age also carries the 200 ms batched write and scheduling).
+        expect(Date.now() - Date.parse(status?.lastHeartbeatTime ?? '')).toBeLessThan(3 * 1_500);
+      },
+      { durationMs: 5_000, intervalMs: 200, message: 'own record Online' },
+    );
   });
 
   it('resyncs N running sessions with one list call and no inspect', async () => {
