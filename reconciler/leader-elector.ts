@@ -96,6 +96,14 @@ export class LeaseLeaderElector implements LeaderElector {
     if (this.#running) throw new Error(`leader elector ${this.identity} is already running`);
     this.#running = true;
     this.#log.info({ identity: this.identity, lock: this.#lock.description, ...this.timings }, 'leader election started');
+    // A release wakes a waiting standby early; without the hook it waits for its next retry. A
+    // hint that arrives while the standby is not sleeping (mid-attempt) is latched, not lost.
+    let hinted = false;
+    let wake: (() => void) | undefined;
+    const unsubscribe = this.#lock.onReleased?.(() => {
+      hinted = true;
+      wake?.();
+    });
     try {
       let acquired: Acquired | undefined;
       while (!signal.aborted) {
@@ -108,7 +116,13 @@ export class LeaseLeaderElector implements LeaderElector {
             acquired = { grant: attempt.grant, sentMs };
           } else {
             await this.#standby(attempt, callbacks, signal);
-            await sleep(this.#clock, this.timings.retryPeriodMs * (1 - STANDBY_JITTER * Math.random()), signal);
+            if (!hinted) {
+              const woken = new AbortController();
+              wake = () => woken.abort();
+              await sleep(this.#clock, this.timings.retryPeriodMs * (1 - STANDBY_JITTER * Math.random()), AbortSignal.any([signal, woken.signal]));
+              wake = undefined;
+            }
+            hinted = false;
             continue;
           }
         }
@@ -116,6 +130,7 @@ export class LeaseLeaderElector implements LeaderElector {
         if (acquired === undefined) await sleep(this.#clock, this.timings.retryPeriodMs, signal);
       }
     } finally {
+      unsubscribe?.();
       // Also when standing by: a backend may hold something for us (the file lock's helper).
       await this.#release('stopping');
       this.#running = false;

@@ -47,6 +47,12 @@ export interface LeaseLock {
   release(identity: string): Promise<void>;
   /** Who holds the lease now, if anyone. */
   holder(): Promise<LeaseHolder | undefined>;
+  /**
+   * Optional: calls `listener` when a holder releases the lease, so standbys try at once instead
+   * of at their next retry (a SIGTERM'd leader's successor takes over in milliseconds). Returns
+   * the unsubscribe function. Only a hint: standbys keep retrying on their timer regardless.
+   */
+  onReleased?(listener: () => void): () => void;
   /** Free resources (connections, helper processes). */
   close(): Promise<void>;
 }

@@ -40,9 +40,12 @@ redis.call('SET', KEYS[3], text, 'PX', ARGV[2])
 return token
 `;
 
+// Publishing in the same script means no standby can miss a release that happened.
 const RELEASE = `
 if redis.call('GET', KEYS[1]) == ARGV[1] then
-  return redis.call('DEL', KEYS[1], KEYS[3])
+  local deleted = redis.call('DEL', KEYS[1], KEYS[3])
+  redis.call('PUBLISH', ARGV[2], ARGV[1])
+  return deleted
 end
 return 0
 `;
@@ -51,12 +54,17 @@ export class RedisLeaseLock implements LeaseLock {
   readonly description: string;
   readonly #redis: Redis;
   readonly #keys: [string, string, string];
+  readonly #releasedChannel: string;
+  /** A second connection in subscriber mode, opened on the first onReleased. */
+  #subscriber: Redis | undefined;
+  readonly #listeners = new Set<() => void>();
 
   constructor(options: RedisLeaseLockOptions) {
     if (options.key === '') throw new Error('redis lease key must not be empty');
     this.#redis = options.redis;
     this.#keys = [options.key, `${options.key}:token`, `${options.key}:holder-token`];
     this.description = `redis lease ${options.key}`;
+    this.#releasedChannel = `${options.key}:released`;
   }
 
   async tryAcquireOrRenew(identity: string, leaseDurationMs: number): Promise<LeaseGrant | undefined> {
@@ -67,7 +75,24 @@ export class RedisLeaseLock implements LeaseLock {
   }
 
   async release(identity: string): Promise<void> {
-    await this.#redis.eval(RELEASE, 3, ...this.#keys, identity);
+    await this.#redis.eval(RELEASE, 3, ...this.#keys, identity, this.#releasedChannel);
+  }
+
+  onReleased(listener: () => void): () => void {
+    this.#listeners.add(listener);
+    if (!this.#subscriber) {
+      // Subscriber mode needs its own connection; it may queue until connected (unlike the lease
+      // commands), and ioredis re-subscribes after a reconnect.
+      const subscriber = this.#redis.duplicate({ enableOfflineQueue: true });
+      subscriber.on('message', (channel: string) => {
+        if (channel === this.#releasedChannel) for (const notify of this.#listeners) notify();
+      });
+      // Errors are the main connection's to report; a missed hint only costs one retry period.
+      subscriber.on('error', () => undefined);
+      subscriber.subscribe(this.#releasedChannel).catch(() => undefined);
+      this.#subscriber = subscriber;
+    }
+    return () => this.#listeners.delete(listener);
   }
 
   async holder(): Promise<LeaseHolder | undefined> {
@@ -76,8 +101,12 @@ export class RedisLeaseLock implements LeaseLock {
     return token === null || token === undefined ? { identity } : { identity, token: toToken(token) };
   }
 
-  /** The connection belongs to the caller; nothing else to free. */
-  async close(): Promise<void> {}
+  /** The main connection belongs to the caller; only the subscriber connection is ours. */
+  async close(): Promise<void> {
+    this.#listeners.clear();
+    this.#subscriber?.disconnect();
+    this.#subscriber = undefined;
+  }
 }
 
 function toToken(reply: unknown): number {
