@@ -56,7 +56,10 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps): Promise<
   const logger = deps.logger.child({ identity });
   const lifetime = new AbortController();
   const registry = new Registry();
-  collectDefaultMetrics({ register: registry, prefix: 'dockerlet_' });
+  // The event-loop lag histogram samples every 100 ms rather than prom-client's 10 ms: a timer
+  // waking the process 100 times a second costs 0.5–0.9 % of a core at idle on its own (2 cores,
+  // measured), a third of the agent's idle budget; the lag itself is still measured in ns.
+  collectDefaultMetrics({ register: registry, prefix: 'dockerlet_', eventLoopMonitoringPrecision: 100 });
   const runtime = deps.runtime ?? new DockerodeRuntime({ socketPath: config.dockerSocket, registry, logger: logger.child({ component: 'docker' }) });
 
   await mkdir(config.stateDir, { recursive: true, mode: 0o700 });

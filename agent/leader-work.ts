@@ -79,8 +79,13 @@ export function startLeaderWork(deps: LeaderWorkDeps, signal: AbortSignal): Lead
 
   const allKeys = (): Set<ObjectKey> => new Set([...store.list().map((e) => e.key), ...cache.keys()]);
   const resync = async (): Promise<void> => {
+    const started = clock.now();
     await cache.relist();
-    for (const key of allKeys()) sessions.enqueue(key);
+    const keys = allKeys();
+    for (const key of keys) sessions.enqueue(key);
+    // Marks where a resync's burst of reconciles begins, so its cost can be read from a debug log
+    // (hack/bench resync does) without an endpoint or a per-resync metric.
+    logger.debug({ keys: keys.size, relistMs: clock.now() - started }, 'resync: relisted, every key enqueued');
   };
 
   const timers: ReturnType<typeof setInterval>[] = [];

@@ -40,7 +40,7 @@ export async function readStatuses(config: CommonConfig, redis: RedisConfig | un
       source: config.stateDir,
     };
   }
-  const client = openRedis(redis, quietLogger());
+  const client = await openRedis(redis, quietLogger());
   try {
     await redisReady(client, quietLogger());
     const [sessions, agents] = await Promise.all([

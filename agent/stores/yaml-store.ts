@@ -64,6 +64,8 @@ export class YamlDirectoryStore implements DesiredStore<Session> {
 
   private entries = new Map<ObjectKey, DesiredEntry<Session>>();
   private records = new Map<string, FileRecord>();
+  /** Records whose newest content could not be used; kept with `records`, read by isComplete. */
+  private faultedFiles = 0;
   private readonly listeners = new Set<ChangeListener>();
   private loaded = false;
   private rootProblem: string | undefined;
@@ -119,7 +121,8 @@ export class YamlDirectoryStore implements DesiredStore<Session> {
   }
 
   isComplete(): boolean {
-    return this.loadProblems().length === 0;
+    // Asked by every reconcile (may it delete?): O(1), where loadProblems() walks every file.
+    return this.loaded && this.rootProblem === undefined && this.unreadableDirs.size === 0 && this.faultedFiles === 0;
   }
 
   loadProblems(): string[] {
@@ -195,6 +198,7 @@ export class YamlDirectoryStore implements DesiredStore<Session> {
     }
     this.logTransitions(next);
     this.records = new Map([...next].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+    this.faultedFiles = [...this.records.values()].filter((r) => r.snapshot.fault).length;
     this.apply(this.index.rebuild([...this.records.values()].map((r) => r.snapshot)));
     this.logger.debug({ files: this.records.size, read: toRead.length }, 'reloaded');
   }

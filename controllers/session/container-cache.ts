@@ -24,6 +24,11 @@ export interface ContainerCacheOptions {
 export class ContainerCache {
   private readonly byId = new Map<string, ContainerDetails>();
   /**
+   * IDs per owning key. Every reconcile asks for its key's containers (several times); scanning
+   * all N containers each time made a resync O(N²): with 300 Sessions, 270,000 label reads.
+   */
+  private readonly byKey = new Map<ObjectKey, Set<string>>();
+  /**
    * Per ID, the start stamp of the knowledge the cache holds: the inspect that was applied, or
    * the removal (a tombstone). A finished inspect is applied only if it started after that, so a
    * slow inspect never overwrites fresher knowledge or resurrects a destroyed container, while a
@@ -45,16 +50,18 @@ export class ContainerCache {
 
   /** Containers owned by `key`, oldest first. */
   containersFor(key: ObjectKey): ContainerDetails[] {
-    return [...this.byId.values()].filter((c) => ownerKey(c.labels) === key).sort((a, b) => a.created - b.created);
+    const ids = this.byKey.get(key);
+    if (!ids) return [];
+    const containers: ContainerDetails[] = [];
+    for (const id of ids) {
+      const details = this.byId.get(id);
+      if (details) containers.push(details);
+    }
+    return containers.sort((a, b) => a.created - b.created);
   }
 
   keys(): Set<ObjectKey> {
-    const keys = new Set<ObjectKey>();
-    for (const c of this.byId.values()) {
-      const key = ownerKey(c.labels);
-      if (key) keys.add(key);
-    }
-    return keys;
+    return new Set(this.byKey.keys());
   }
 
   size(): number {
@@ -96,7 +103,7 @@ export class ContainerCache {
       this.applied.set(id, started);
       this.readAtMs.set(id, startedAtMs);
       const before = this.byId.get(id);
-      this.byId.set(id, details);
+      this.store(id, details, before);
       // Only a change is news: re-reading an unchanged container must not wake its owner again,
       // or a reconcile that refreshes would requeue itself forever.
       if (before && isDeepStrictEqual(before, details)) return;
@@ -116,6 +123,7 @@ export class ContainerCache {
     if (!before) return;
     this.options.logger.debug({ containerId: id, reason }, 'container forgotten');
     this.byId.delete(id);
+    this.unindex(id, before.labels);
     this.notify(before.labels);
   }
 
@@ -134,6 +142,25 @@ export class ContainerCache {
       const key = ownerKey(event.labels);
       if (key) this.options.onChange(key);
     });
+  }
+
+  private store(id: string, details: ContainerDetails, before: ContainerDetails | undefined): void {
+    this.byId.set(id, details);
+    // Labels cannot change on a container, but the index must not depend on that.
+    if (before) this.unindex(id, before.labels);
+    const key = ownerKey(details.labels);
+    if (!key) return;
+    let ids = this.byKey.get(key);
+    if (!ids) this.byKey.set(key, (ids = new Set()));
+    ids.add(id);
+  }
+
+  private unindex(id: string, labels: Record<string, string>): void {
+    const key = ownerKey(labels);
+    const ids = key ? this.byKey.get(key) : undefined;
+    if (!key || !ids) return;
+    ids.delete(id);
+    if (ids.size === 0) this.byKey.delete(key);
   }
 
   /** Whether the cache holds knowledge of `id` that started after `stamp`. */
