@@ -25,6 +25,10 @@ export interface AgentProcessOptions {
   logFile?: string;
   /** Extra node flags, e.g. ['--cpu-prof', '--cpu-prof-dir', DIR]. */
   nodeFlags?: string[];
+  /** Extra `dockerlet agent` flags, e.g. ['--leader-election', 'redis']. */
+  agentArgs?: string[];
+  /** The child's environment (default: this process's). */
+  env?: NodeJS.ProcessEnv;
 }
 
 export class AgentFailedError extends Error {
@@ -55,6 +59,8 @@ export class AgentProcess {
   private readonly logStream: WriteStream | undefined;
   private readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   private hasExited = false;
+  /** performance.now() of the exit event, once it came. */
+  private exitedAt = Number.NaN;
   private exitDescription = '';
 
   private constructor(options: AgentProcessOptions, readonly port: number) {
@@ -70,12 +76,14 @@ export class AgentProcess {
       '--log-format', 'json',
       '--log-level', options.logLevel,
       '--workers', String(options.workers),
+      ...(options.agentArgs ?? []),
     ];
     this.logStream = options.logFile ? createWriteStream(options.logFile) : undefined;
     this.spawnedAt = performance.now();
-    this.child = spawn(process.execPath, args, { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
+    this.child = spawn(process.execPath, args, { cwd: REPO, env: options.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'] });
     this.exited = new Promise((resolveExit) => {
       this.child.once('exit', (code, signal) => {
+        this.exitedAt = performance.now();
         this.hasExited = true;
         this.exitDescription = signal ? `killed by ${signal}` : `exit code ${code}`;
         resolveExit({ code, signal });
@@ -91,6 +99,32 @@ export class AgentProcess {
 
   get pid(): number | undefined {
     return this.child.pid;
+  }
+
+  get alive(): boolean {
+    return !this.hasExited;
+  }
+
+  /**
+   * Sends `signal` now, without waiting (a benchmark times what follows the signal). `waitExit`
+   * tells when the process was gone.
+   */
+  signal(signal: NodeJS.Signals): void {
+    if (!this.hasExited) this.child.kill(signal);
+  }
+
+  /** Resolves with the exit and its moment (performance.now()); rejects after `timeoutMs`. */
+  async waitExit(timeoutMs: number): Promise<{ code: number | null; signal: NodeJS.Signals | null; at: number }> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new AgentFailedError(`the agent did not exit within ${timeoutMs} ms`, this.lastLines())), timeoutMs);
+    });
+    try {
+      const result = await Promise.race([this.exited, timeout]);
+      return { ...result, at: this.exitedAt };
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   lastLines(): string[] {

@@ -1,13 +1,20 @@
 // Benchmark entry: `bash hack/bench <scenario> [options]`. Benchmarks run on demand, never in the
-// test suite, and report ratios against a floor measured in the same run. Progress goes to
-// stderr; stdout is the Markdown report only, so it can be pasted or redirected as is.
+// test suite, and report against something fixed: a floor measured in the same run (converge) or
+// the bound DESIGN.md promises (failover). Progress goes to stderr; stdout is the Markdown report
+// only, so it can be pasted or redirected as is.
 import { writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
+import { positiveInt, UsageError } from './args.ts';
 import { installSignalCleanup, interruptSignal } from './cleanup.ts';
 import { formatConverge, runConverge } from './converge.ts';
 import type { ConvergeOptions } from './converge.ts';
 import { engineClient, requireEngineAndImage } from './engine.ts';
+import { runFailover } from './failover.ts';
+import { FAILOVER_HELP, failoverOptions } from './failover-options.ts';
+import { requireRedis } from './failover-redis.ts';
+import { formatFailover } from './failover-report.ts';
 import { describeMachine } from './machine.ts';
+import { isSuiteScenario, runSuite, SUITE_HELP } from './suite.ts';
 
 const USAGE = `Usage: bash hack/bench <scenario> [options]
 
@@ -32,16 +39,15 @@ and from the agent's first /readyz 200 (start-up, i.e. tsx compiling, is a fixed
 Everything it creates carries a bench label or agent name and is removed, also on failure.
 
 Example:
-  bash hack/bench converge --sessions 100 --repeat 3 --json /tmp/converge.json`;
+  bash hack/bench converge --sessions 100 --repeat 3 --json /tmp/converge.json
 
-class UsageError extends Error {}
+${FAILOVER_HELP}
 
-function positiveInt(flag: string, value: string | undefined, fallback: number): number {
-  if (value === undefined) return fallback;
-  const n = Number(value);
-  if (!Number.isInteger(n) || n <= 0) throw new UsageError(`${flag} must be a positive whole number, got "${value}"`);
-  return n;
-}
+${SUITE_HELP}`;
+
+const FAILOVER_USAGE = `Usage: bash hack/bench failover [options]
+
+${FAILOVER_HELP}`;
 
 const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal'];
 
@@ -85,7 +91,9 @@ async function main(argv: string[]): Promise<number> {
     (scenario === undefined ? process.stderr : process.stdout).write(`${USAGE}\n`);
     return scenario === undefined ? 2 : 0;
   }
-  if (scenario !== 'converge') throw new UsageError(`unknown scenario "${scenario}" (known: converge)`);
+  if (isSuiteScenario(scenario)) return runSuite(scenario, rest);
+  if (scenario === 'failover') return failover(rest);
+  if (scenario !== 'converge') throw new UsageError(`unknown scenario "${scenario}" (known: converge, failover)`);
   const { options, json, help } = convergeOptions(rest);
   if (help) {
     process.stdout.write(`${USAGE}\n`);
@@ -102,6 +110,28 @@ async function main(argv: string[]): Promise<number> {
     process.stderr.write(`bench: JSON report written to ${json}\n`);
   }
   return 0;
+}
+
+async function failover(args: string[]): Promise<number> {
+  const { options, json, help } = failoverOptions(args);
+  if (help) {
+    process.stdout.write(`${FAILOVER_USAGE}\n`);
+    return 0;
+  }
+  installSignalCleanup();
+  const docker = engineClient();
+  await requireEngineAndImage(docker);
+  if (options.backends.includes('redis')) await requireRedis(options.redisUrl);
+  const machine = await describeMachine(docker);
+  const report = await runFailover(docker, options, machine);
+  process.stdout.write(formatFailover(report));
+  if (json) {
+    await writeFile(json, `${JSON.stringify(report, null, 2)}\n`);
+    process.stderr.write(`bench: JSON report written to ${json}\n`);
+  }
+  // The report is out either way; the exit code says whether every round met its bound.
+  for (const violation of report.violations) process.stderr.write(`bench: OVER BOUND: ${violation}\n`);
+  return report.violations.length === 0 ? 0 : 1;
 }
 
 try {
