@@ -56,13 +56,8 @@ export class FileStatusStore<S> implements StatusStore<S> {
     const dir = path.dirname(this.path);
     await mkdir(dir, { recursive: true, mode: 0o700 });
     await this.removeStaleTempFiles(dir);
-    let text: string;
-    try {
-      text = await readFile(this.path, 'utf8');
-    } catch (error) {
-      if (errorCode(error) === 'ENOENT') return;
-      throw error;
-    }
+    const text = await readIfExists(this.path);
+    if (text === undefined) return;
     try {
       this.items = new Map(Object.entries(parseStatusFile(text)) as [ObjectKey, S][]);
       for (const value of this.items.values()) deepFreeze(value);
@@ -88,13 +83,8 @@ export class FileStatusStore<S> implements StatusStore<S> {
 
   /** Takes the file's content, except for keys changed here meanwhile (they go out next flush). */
   private async readMerging(): Promise<void> {
-    let text: string;
-    try {
-      text = await readFile(this.path, 'utf8');
-    } catch (error) {
-      if (errorCode(error) === 'ENOENT') return;
-      throw error;
-    }
+    const text = await readIfExists(this.path);
+    if (text === undefined) return;
     const onDisk = new Map(Object.entries(parseStatusFile(text)) as [ObjectKey, S][]);
     for (const key of [...this.items.keys()]) if (!onDisk.has(key) && !this.unsaved.has(key)) this.items.delete(key);
     for (const [key, value] of onDisk) if (!this.unsaved.has(key)) this.items.set(key, deepFreeze(value));
@@ -102,13 +92,8 @@ export class FileStatusStore<S> implements StatusStore<S> {
 
   /** Read-only view of a status file, for the CLI. Missing file: empty. Corrupt file: rejects. */
   static async readSnapshot<S>(file: string): Promise<Map<ObjectKey, S>> {
-    let text: string;
-    try {
-      text = await readFile(file, 'utf8');
-    } catch (error) {
-      if (errorCode(error) === 'ENOENT') return new Map();
-      throw error;
-    }
+    const text = await readIfExists(file);
+    if (text === undefined) return new Map();
     // Our own file format: the values are the S that was written.
     return new Map(Object.entries(parseStatusFile(text)) as [ObjectKey, S][]);
   }
@@ -204,6 +189,16 @@ export class FileStatusStore<S> implements StatusStore<S> {
         this.logger.warn({ file: name, why: describeError(error) }, 'cannot remove stale temp file');
       });
     }
+  }
+}
+
+/** The file's text, or undefined when there is no file yet. */
+async function readIfExists(file: string): Promise<string | undefined> {
+  try {
+    return await readFile(file, 'utf8');
+  } catch (error) {
+    if (errorCode(error) === 'ENOENT') return undefined;
+    throw error;
   }
 }
 

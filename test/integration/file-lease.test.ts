@@ -16,7 +16,7 @@ import type { LeaseGrant, LeaseHolder, LeaseLock, LeaseTimings } from '../../rec
 import { FileLeadershipLedger, findOverlaps, readLedger } from '../../reconciler/leader-ledger.ts';
 import { REPO } from '../support/agent-process.ts';
 import { eventually } from '../support/eventually.ts';
-import { currentLeaders, maxConcurrentLeaders, startReplica } from '../support/leader-replicas.ts';
+import { currentLeaders, maxConcurrentLeaders, startReplica, takeoverAfterRelease } from '../support/leader-replicas.ts';
 import type { LiveReplica } from '../support/leader-replicas.ts';
 
 const TIMINGS: LeaseTimings = { leaseDurationMs: 1_500, renewDeadlineMs: 1_000, retryPeriodMs: 250 };
@@ -120,21 +120,7 @@ async function killAndWait(child: ChildProcess): Promise<number> {
 
 describe('FileLeaseLock', () => {
   it('wakes standbys on a release: the lease is taken at once, not at the next retry', async () => {
-    // A long retry period: without the release notification a standby would wait up to 4 s.
-    const slow = { leaseDurationMs: 8_000, renewDeadlineMs: 6_000, retryPeriodMs: 4_000 };
-    for (const identity of ['w1', 'w2']) replicas.push(startReplica({ identity, lock: lock(), timings: slow, logger }));
-    await eventually(() => expect(currentLeaders(replicas)).toHaveLength(1), { timeoutMs: 10_000 });
-    const first = currentLeaders(replicas)[0]!;
-    // The standby has tried once and seen the leader: it is waiting out its retry period, and its
-    // release subscription (made when it started) is in place.
-    const standby = replicas.find((r) => r !== first)!;
-    await eventually(() =>
-      expect(lines.some((l) => l.msg === 'another replica leads' && l.identity === standby.identity)).toBe(true),
-    );
-    const stoppedAt = Date.now();
-    await first.stop();
-    await eventually(() => expect(currentLeaders(replicas)).toHaveLength(1), { timeoutMs: 10_000, intervalMs: 5 });
-    const takeoverMs = currentLeaders(replicas)[0]!.starts[0]!.at - stoppedAt;
+    const takeoverMs = await takeoverAfterRelease({ lock: () => lock(), logger, lines, replicas, eventually });
     expect(takeoverMs).toBeLessThan(1_000);
     console.info(`file: takeover after release with a 4 s retry period ${takeoverMs} ms`);
   });

@@ -79,3 +79,39 @@ export async function maxConcurrentLeaders(replicas: readonly LiveReplica[], ms:
 export function currentLeaders(replicas: readonly LiveReplica[]): LiveReplica[] {
   return replicas.filter((r) => r.leading());
 }
+
+/**
+ * Two replicas with a long retry period; the leader stops (releasing the lease) once the standby
+ * is waiting. Returns how long until the standby led: without the release hint it would be up to
+ * the retry period (4 s).
+ */
+export async function takeoverAfterRelease(options: {
+  lock: () => Promise<LeaseLock> | LeaseLock;
+  logger: Logger;
+  /** Log lines the logger captured (the standby's "another replica leads" says it is waiting). */
+  lines: ReadonlyArray<{ msg: string; identity?: string }>;
+  replicas: LiveReplica[];
+  eventually: <T>(check: () => T | Promise<T>, options?: { timeoutMs?: number; intervalMs?: number }) => Promise<T>;
+}): Promise<number> {
+  const slow = { leaseDurationMs: 8_000, renewDeadlineMs: 6_000, retryPeriodMs: 4_000 };
+  for (const identity of ['w1', 'w2']) options.replicas.push(startReplica({ identity, lock: await options.lock(), timings: slow, logger: options.logger }));
+  const leaderNow = async (): Promise<LiveReplica> =>
+    options.eventually(
+      () => {
+        const leaders = currentLeaders(options.replicas);
+        if (leaders.length !== 1) throw new Error(`${leaders.length} leaders`);
+        return leaders[0] as LiveReplica;
+      },
+      { timeoutMs: 10_000, intervalMs: 5 },
+    );
+  const first = await leaderNow();
+  const standby = options.replicas.find((r) => r !== first) as LiveReplica;
+  // Tried once and saw the leader: waiting out its retry period, its release subscription in place.
+  await options.eventually(() => {
+    if (!options.lines.some((l) => l.msg === 'another replica leads' && l.identity === standby.identity)) throw new Error('standby not waiting yet');
+  });
+  const stoppedAt = Date.now();
+  await first.stop();
+  const second = await leaderNow();
+  return (second.starts[0]?.at ?? Number.POSITIVE_INFINITY) - stoppedAt;
+}
