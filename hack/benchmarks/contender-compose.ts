@@ -1,8 +1,11 @@
 // Compose: Debian's `docker-compose` (v1) with one service per Session: same image, entrypoint,
 // restart policy and network (the default bridge, like the floor and dockerlet; a project network
 // would be extra work only Compose does). Up is `up -d` from its start; teardown `down -t 0`
-// (kill at once, as dockerlet's and the floor's force remove do). Its parallelism is its default
-// (COMPOSE_PARALLEL_LIMIT, 64): what a user gets.
+// (kill at once, as dockerlet's and the floor's force remove do). COMPOSE_PARALLEL_LIMIT is set
+// above 2 × N: with fewer slots than services, Compose v1 deadlocks (every slot holds a create
+// waiting for a nested start that gets none; docker/compose#5864, #7486): here, at N = 300 with its
+// default of 64, it stopped after 26–48 containers with all threads in futex waits. So Compose
+// runs unbounded, its behaviour before that limit existed.
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -53,12 +56,16 @@ export class ComposeContender implements Contender {
     await writeFile(join(this.dir, 'docker-compose.yml'), composeFile(this.id, this.sessions));
   }
 
+  private get env(): Record<string, string> {
+    return { COMPOSE_PARALLEL_LIMIT: String(2 * this.sessions + 64) };
+  }
+
   async up(signal: AbortSignal): Promise<void> {
-    await run(COMPOSE, this.args('up', '--detach'), { cwd: this.dir, signal, timeoutMs: this.timeoutMs });
+    await run(COMPOSE, this.args('up', '--detach'), { cwd: this.dir, env: this.env, signal, timeoutMs: this.timeoutMs });
   }
 
   async down(signal: AbortSignal): Promise<void> {
-    await run(COMPOSE, this.args('down', '--timeout', '0'), { cwd: this.dir, signal, timeoutMs: this.timeoutMs });
+    await run(COMPOSE, this.args('down', '--timeout', '0'), { cwd: this.dir, env: this.env, signal, timeoutMs: this.timeoutMs });
   }
 
   check(): void {}

@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type Docker from 'dockerode';
 import { AgentProcess } from './agent-process.ts';
+import { agentCounters } from './metrics-text.ts';
 import type { Contender } from './contender.ts';
 import { removeByLabel } from './engine.ts';
 import { deleteSessions, writeSessions } from './session-files.ts';
@@ -27,6 +28,9 @@ export class DockerletContender implements Contender {
   readonly label: string;
   /** Agent spawn → its first /readyz 200, once up() resolved. */
   spawnToReadyMs = Number.NaN;
+  /** The agent's engine calls by op and its reconciles, when all N ran. */
+  engineCalls: Record<string, number> = {};
+  reconciles = Number.NaN;
   private agent: AgentProcess | undefined;
   private root = '';
 
@@ -62,6 +66,12 @@ export class DockerletContender implements Contender {
     });
     const readyAt = await this.agent.waitReady(this.agent.spawnedAt + this.options.timeoutMs, signal);
     this.spawnToReadyMs = readyAt - this.agent.spawnedAt;
+  }
+
+  async afterUp(): Promise<void> {
+    const counters = agentCounters(await this.agent!.metrics());
+    this.engineCalls = counters.calls;
+    this.reconciles = counters.reconciles;
   }
 
   async down(): Promise<void> {

@@ -24,6 +24,8 @@ export interface Contender {
   up(signal: AbortSignal): Promise<void>;
   /** Timed from its call: starts removing them; the poll decides when the engine is empty. */
   down(signal: AbortSignal): Promise<void>;
+  /** Untimed, once all N run: a chance to read what the contender itself counted. */
+  afterUp?(): Promise<void>;
   /** Throws if the contender can no longer converge (its agent exited); checked on every tick. */
   check(): void;
   /** Untimed and idempotent: whatever is left goes, also after a failure. */
@@ -111,6 +113,7 @@ export async function runRound(docker: Docker, contender: Contender, options: Ro
     });
     const command = contender.up(signal).then(() => performance.now());
     const [commandAt, allRunningAt] = await both(command, allRunning, stop);
+    await contender.afterUp?.();
 
     await sleep(SETTLE_MS);
     const downStarted = performance.now();

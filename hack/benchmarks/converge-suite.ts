@@ -28,9 +28,18 @@ export interface ConvergeSuiteOptions {
 /** A dockerlet run also knows how long its agent took from spawn to its first /readyz 200. */
 export interface ConvergeRun extends ContenderRun {
   readyMs?: number;
+  /** dockerlet: its engine calls by op and its reconciles when all N ran. */
+  engineCalls?: Record<string, number>;
+  reconciles?: number;
+  /** Why this run has no numbers (they are NaN then): the contender failed or timed out. */
+  error?: string;
 }
 
 export interface ContenderSummary {
+  /** Rounds that failed (not in the numbers below). */
+  failed: number;
+  /** The first failure's message, if any. */
+  error?: string;
   up: Summary;
   command: Summary;
   down: Summary;
@@ -77,11 +86,15 @@ function contender(docker: Docker, name: ContenderName, sessions: number, option
   }
 }
 
-function summarizeContender(runs: ConvergeRun[]): ContenderSummary {
+function summarizeContender(all: ConvergeRun[]): ContenderSummary {
+  const runs = all.filter((r) => r.error === undefined);
+  const failure = all.find((r) => r.error !== undefined);
   const up = summarize(runs.map((r) => r.upMs));
   const medianRun = [...runs].sort((a, b) => Math.abs(a.upMs - up.median) - Math.abs(b.upMs - up.median))[0];
   const ready = runs.map((r) => r.readyMs).filter((v): v is number => v !== undefined);
   return {
+    failed: all.length - runs.length,
+    ...(failure?.error ? { error: failure.error } : {}),
     up,
     command: summarize(runs.map((r) => r.commandMs)),
     down: summarize(runs.map((r) => r.downMs)),
@@ -98,10 +111,22 @@ export async function runConvergeSuite(docker: Docker, options: ConvergeSuiteOpt
       for (const name of options.contenders) {
         interruptSignal.throwIfAborted();
         const c = contender(docker, name, sessions, options);
-        const run: ConvergeRun = await runRound(docker, c, { sessions, round, pollMs: options.pollMs, timeoutMs: options.timeoutMs });
-        if (c instanceof DockerletContender) run.readyMs = c.spawnToReadyMs;
+        let run: ConvergeRun;
+        try {
+          run = await runRound(docker, c, { sessions, round, pollMs: options.pollMs, timeoutMs: options.timeoutMs });
+          if (c instanceof DockerletContender) Object.assign(run, { readyMs: c.spawnToReadyMs, engineCalls: c.engineCalls, reconciles: c.reconciles });
+          log(`converge N=${sessions} round ${round}/${options.repeat}: ${name} up ${ms(run.upMs)} (command ${ms(run.commandMs)}), down ${ms(run.downMs)}`);
+        } catch (error) {
+          // One contender failing (Compose deadlocking, a timeout) is a result, not the end of
+          // the run; runRound has removed what it made. An interrupt still stops everything.
+          if (interruptSignal.aborted) throw error;
+          // The command's first line and the tool's own last word (its stderr ends with the cause).
+          const lines = (error instanceof Error ? error.message : String(error)).split('\n').filter((l) => l.trim() !== '');
+          const message = lines.length > 1 ? `${lines[0]} ${lines.at(-1)}` : (lines[0] ?? 'failed');
+          run = { contender: name, sessions, round, upMs: Number.NaN, commandMs: Number.NaN, downMs: Number.NaN, series: [], error: message };
+          log(`converge N=${sessions} round ${round}/${options.repeat}: ${name} FAILED: ${message}`);
+        }
         runs.push(run);
-        log(`converge N=${sessions} round ${round}/${options.repeat}: ${name} up ${ms(run.upMs)} (command ${ms(run.commandMs)}), down ${ms(run.downMs)}`);
       }
     }
     const contenders: ConvergeSize['contenders'] = {};

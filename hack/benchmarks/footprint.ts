@@ -1,11 +1,12 @@
 // Scenario "footprint": the agent's memory and CPU at idle with many Sessions (1,000 by default)
 // running, with default flags (resync every 60 s, jittered up to 66 s: a 60 s window holds zero
 // or one resync, and the report says how many). Measured from /proc, which costs the agent
-// nothing; /metrics is scraped only at the window's edges, to count the resyncs in it.
+// nothing; /metrics is scraped only at the window's edges, to count the resyncs in it. The same
+// agent with no Session at all is the baseline: what the runtime costs before any Session does.
 import { interruptSignal } from './cleanup.ts';
 import { sleep } from './engine.ts';
 import type { Fleet } from './fleet.ts';
-import { agentCounters } from './metrics-text.ts';
+import { agentCounters, sampleSum } from './metrics-text.ts';
 import { cpuSeconds, memory, mib } from './proc-stats.ts';
 import { median } from './stats.ts';
 
@@ -27,6 +28,14 @@ export interface FootprintWindow {
   resyncs: number;
 }
 
+/** V8's view at the end of the last window, from the agent's own /metrics. */
+export interface HeapBreakdown {
+  /** Committed bytes per heap space (new, old, code, large_object…). */
+  spaces: Record<string, number>;
+  usedBytes: number;
+  externalBytes: number;
+}
+
 export interface FootprintResult {
   sessions: number;
   idleSeconds: number;
@@ -35,6 +44,7 @@ export interface FootprintResult {
   rssMaxMedianBytes: number;
   /** VmHWM: the highest RSS since the agent started, convergence of all N included. */
   peakRssBytes: number;
+  heap: HeapBreakdown;
 }
 
 /** After convergence: let the heap settle (GC, status flush) before calling it idle. */
@@ -76,9 +86,19 @@ export async function runFootprint(fleet: Fleet, options: FootprintOptions): Pro
     windows.push(window);
     log(`footprint N=${fleet.sessions} window ${w + 1}/${options.repeat}: CPU ${window.cpuPercent.toFixed(2)} % of a core, RSS max ${mib(rssMax)}, ${window.resyncs} resync(s)`);
   }
+  const text = await fleet.agent.metrics();
+  const spaces: Record<string, number> = {};
+  for (const match of text.matchAll(/^dockerlet_nodejs_heap_space_size_total_bytes\{space="([^"]+)"\}\s+(\d+)/gm)) {
+    if (Number(match[2]) > 0) spaces[match[1]!] = Number(match[2]);
+  }
   return {
     sessions: fleet.sessions,
     idleSeconds: options.idleSeconds,
+    heap: {
+      spaces,
+      usedBytes: sampleSum(text, 'dockerlet_nodejs_heap_size_used_bytes'),
+      externalBytes: sampleSum(text, 'dockerlet_nodejs_external_memory_bytes'),
+    },
     windows,
     cpuPercentMedian: median(windows.map((w) => w.cpuPercent)),
     rssMaxMedianBytes: median(windows.map((w) => w.rssMaxBytes)),

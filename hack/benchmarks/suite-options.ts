@@ -50,7 +50,8 @@ export const SUITE_HELP = `  all        every scenario below, in one run; writes
              Several scenarios, comma-separated (drift,restart), run like all but only those.
   converge   N containers from empty, until all run: dockerlet (agent spawned on N Session
              files) vs the floor (a plain dockerode create+start loop at the same concurrency),
-             docker-compose up -d (Debian's, installed when missing) and a Swarm service with
+             docker-compose up -d (Debian's, installed when missing; COMPOSE_PARALLEL_LIMIT
+             above 2N, since v1 deadlocks below N services) and a Swarm service with
              N replicas (the engine joins a loopback-only swarm for the run if it is in none)
   teardown   the same contenders removing their N containers until the engine has none left
              (dockerlet: every Session file deleted; converge and teardown share their rounds)

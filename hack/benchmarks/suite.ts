@@ -96,11 +96,17 @@ async function steadyState(docker: Docker, options: SuiteOptions, report: Omit<S
 }
 
 async function footprint(docker: Docker, options: SuiteOptions, report: Omit<SuiteReport, 'targets'>): Promise<void> {
-  const fleet = await Fleet.start(docker, fleetOptions(options, options.footprintSessions));
-  try {
-    report.footprint = await runFootprint(fleet, { idleSeconds: options.idleSeconds, repeat: options.repeat });
-  } finally {
-    await fleet.close();
+  // The baseline first (an agent with no Session), then the same with N: their difference is
+  // what the Sessions cost; the baseline is what the runtime costs before any of them.
+  for (const sessions of [0, options.footprintSessions]) {
+    const fleet = await Fleet.start(docker, fleetOptions(options, sessions));
+    try {
+      const result = await runFootprint(fleet, { idleSeconds: options.idleSeconds, repeat: options.repeat });
+      if (sessions === 0) report.footprintBaseline = result;
+      else report.footprint = result;
+    } finally {
+      await fleet.close();
+    }
   }
 }
 
