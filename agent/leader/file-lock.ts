@@ -6,9 +6,7 @@
 // provably dead (same kernel and pid namespace, pid gone) the taker leads at once; otherwise (its
 // helper was killed but it may still be acting, or it lives in another container) the taker holds
 // the flock but waits until the previous lease has run out, as with any other backend.
-import { watch } from 'node:fs';
-import type { FSWatcher } from 'node:fs';
-import { mkdir, readFile, stat, statfs, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, stat, statfs } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { LeaseGrant, LeaseHolder, LeaseLock } from '../../reconciler/leader.ts';
@@ -19,9 +17,6 @@ import { spawnFlockHelper } from './flock-helper.ts';
 import type { FlockHelper } from './flock-helper.ts';
 
 export { FileLockRefused } from './file-lock-host.ts';
-
-/** Touched after every release, once the lock is free: what waiting standbys watch. */
-const RELEASED_FILE = 'released';
 
 export interface FileLeaseLockOptions {
   /** A directory on a local filesystem that all replicas on this host mount. Created if missing. */
@@ -61,9 +56,6 @@ export class FileLeaseLock implements LeaseLock {
   #verified: Promise<HostIdentity> | undefined;
   #held: Held | undefined;
   #waitingLogged = false;
-  /** Watches holder.json for standbys (onReleased); opened on first use. */
-  #watcher: FSWatcher | undefined;
-  readonly #releaseListeners = new Set<() => void>();
   // One operation at a time: a call the elector gave up on may still be running.
   #serial: Promise<unknown> = Promise.resolve();
 
@@ -103,8 +95,6 @@ export class FileLeaseLock implements LeaseLock {
         await this.#writeHolder(held, await this.#verify(), true);
       }
       await this.#drop();
-      // Only now is the flock free: wake standbys (onReleased). Written after, never before.
-      await writeFile(join(this.dir, RELEASED_FILE), `${this.#now()}\n`).catch(() => undefined);
     });
   }
 
@@ -116,30 +106,7 @@ export class FileLeaseLock implements LeaseLock {
   }
 
   close(): Promise<void> {
-    this.#releaseListeners.clear();
-    this.#watcher?.close();
-    this.#watcher = undefined;
     return this.#serialize(() => this.#drop());
-  }
-
-  /**
-   * A release touches <dir>/released once the flock is free. Only a hint; if the directory cannot
-   * be watched, standbys retry on their timer as before.
-   */
-  onReleased(listener: () => void): () => void {
-    this.#releaseListeners.add(listener);
-    if (!this.#watcher) {
-      try {
-        const watcher = watch(this.dir, { persistent: false }, (_event, filename) => {
-          if (filename === RELEASED_FILE) for (const notify of this.#releaseListeners) notify();
-        });
-        watcher.on('error', () => undefined);
-        this.#watcher = watcher;
-      } catch (error) {
-        this.#log?.debug({ err: error }, 'cannot watch the lock directory; standbys retry on their timer');
-      }
-    }
-    return () => this.#releaseListeners.delete(listener);
   }
 
   async #tryAcquireOrRenew(identity: string, leaseDurationMs: number): Promise<LeaseGrant | undefined> {
