@@ -195,6 +195,72 @@ describe('ContainerCache', () => {
     });
   });
 
+  describe('events that another event always follows', () => {
+    it('costs no inspect for kill, stop and restart (die and start carry the news)', async () => {
+      const a = await h.running('a');
+      await h.cache.relist();
+      h.runtime.resetCalls();
+      h.clock.advance(5);
+      for (const action of ['kill', 'stop', 'restart']) {
+        h.cache.handleEvent({ containerId: a, action, labels: h.runtime.container(a)!.labels, timeNano: h.clock.now() * 1e6 });
+      }
+      await flushMicrotasks();
+      expect(h.runtime.calls.inspect ?? 0).toBe(0);
+    });
+  });
+
+  describe('hold and release around a reconcile', () => {
+    it('holds back events of the held key and refreshes, on release, only what no later read saw', async () => {
+      const a = await h.running('a');
+      const b = await h.running('b');
+      await h.cache.relist();
+      h.runtime.resetCalls();
+      h.changed.length = 0;
+
+      h.cache.hold('default/a');
+      h.clock.advance(5);
+      const event = (id: string, action: string) => ({ containerId: id, action, labels: h.runtime.container(id)!.labels, timeNano: h.clock.now() * 1e6 });
+      h.cache.handleEvent(event(a, 'start'));
+      h.cache.handleEvent(event(b, 'die')); // another key: not held
+      await flushMicrotasks();
+      expect(h.runtime.calls.inspect).toBe(1);
+
+      // The reconcile's own refresh reads `a` after its event: release then costs nothing more.
+      h.clock.advance(5);
+      await h.cache.refresh(a);
+      h.runtime.resetCalls();
+      await h.cache.release('default/a');
+      expect(h.runtime.calls.inspect ?? 0).toBe(0);
+
+      // An event newer than every read is refreshed when the hold ends.
+      h.cache.hold('default/a');
+      h.clock.advance(5);
+      h.runtime.kill(a, 1);
+      h.cache.handleEvent(event(a, 'die'));
+      await flushMicrotasks();
+      expect(h.runtime.calls.inspect ?? 0).toBe(0);
+      expect(h.cache.containersFor('default/a')[0]?.state).toBe('running');
+      await h.cache.release('default/a');
+      expect(h.runtime.calls.inspect).toBe(1);
+      expect(h.cache.containersFor('default/a')[0]).toMatchObject({ state: 'exited', exitCode: 1 });
+    });
+
+    it('keeps holding until the last of nested holds is released', async () => {
+      const a = await h.running('a');
+      await h.cache.relist();
+      h.runtime.resetCalls();
+      h.cache.hold('default/a');
+      h.cache.hold('default/a');
+      h.clock.advance(5);
+      h.runtime.kill(a, 2);
+      h.cache.handleEvent({ containerId: a, action: 'die', labels: h.runtime.container(a)!.labels, timeNano: h.clock.now() * 1e6 });
+      await h.cache.release('default/a');
+      expect(h.runtime.calls.inspect ?? 0).toBe(0);
+      await h.cache.release('default/a');
+      expect(h.cache.containersFor('default/a')[0]).toMatchObject({ state: 'exited', exitCode: 2 });
+    });
+  });
+
   describe('answers arriving out of order', () => {
     it('a slow inspect does not overwrite what a newer refresh found', async () => {
       const a = await h.running('a');

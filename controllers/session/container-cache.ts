@@ -10,6 +10,13 @@ import { ownerKey } from './labels.ts';
 import type { Clock } from '../../reconciler/clock.ts';
 import { systemClock } from '../../reconciler/clock.ts';
 
+/**
+ * Events that never carry news of their own: a `kill` only sends a signal (if the process exits,
+ * `die` follows), `stop` comes after its `die`, and `restart` after its `start`. Refreshing on them
+ * too made a `docker kill` cost an inspect more and a `docker stop` two more.
+ */
+const FOLLOWED_BY_ANOTHER: ReadonlySet<string> = new Set(['kill', 'stop', 'restart']);
+
 export interface ContainerCacheOptions {
   runtime: DockerRuntime;
   /** Label selector of the containers this cache holds (ownedBy(agent)). */
@@ -40,6 +47,14 @@ export class ContainerCache {
   private clock = 0;
   /** Wall time (ms) at which the inspect behind each cached entry started. */
   private readonly readAtMs = new Map<string, number>();
+  /**
+   * Keys whose reconcile is running engine operations now, with the events of their containers
+   * held back (ID → time of the latest held event, ms). The reconcile refreshes what it touched
+   * once its operations are done, which covers every event they caused: refreshing on each of
+   * them too (create, start…) cost two more inspects per new container, each waiting for the
+   * container's lock while the engine was busy starting it.
+   */
+  private readonly holding = new Map<ObjectKey, { holders: number; events: Map<string, number> }>();
   private synced = false;
 
   constructor(private readonly options: ContainerCacheOptions) {}
@@ -127,10 +142,47 @@ export class ContainerCache {
     this.notify(before.labels);
   }
 
+  /** Holds back the events of `key`'s containers until `release(key)`; see `holding`. */
+  hold(key: ObjectKey): void {
+    const held = this.holding.get(key);
+    if (held) held.holders += 1;
+    else this.holding.set(key, { holders: 1, events: new Map() });
+  }
+
+  /**
+   * Ends a `hold`. Containers with held events that no refresh has read since are refreshed now
+   * (one that someone else created or changed meanwhile), as if their events came now.
+   */
+  async release(key: ObjectKey): Promise<void> {
+    const held = this.holding.get(key);
+    if (!held) return;
+    held.holders -= 1;
+    if (held.holders > 0) return;
+    this.holding.delete(key);
+    const stale = [...held.events].filter(([id, at]) => {
+      if (this.byId.has(id)) return (this.readAtMs.get(id) ?? 0) <= at;
+      // Forgotten since (removed by the reconcile, or destroyed): nothing left to read.
+      return !this.applied.has(id);
+    });
+    const results = await Promise.allSettled(stale.map(([id]) => this.refresh(id)));
+    for (const [i, result] of results.entries()) {
+      if (result.status === 'fulfilled') continue;
+      this.options.logger.warn({ err: result.reason, containerId: stale[i]![0] }, 'refreshing container after held events failed');
+      this.options.onChange(key);
+    }
+  }
+
   /** Applies one engine event. Errors are logged here, where they are handled. */
   handleEvent(event: ContainerEvent): void {
+    if (FOLLOWED_BY_ANOTHER.has(event.action)) return;
     if (event.action === 'destroy') {
       this.forget(event.containerId, 'destroy event');
+      return;
+    }
+    const key = ownerKey(event.labels);
+    const held = key ? this.holding.get(key) : undefined;
+    if (held) {
+      held.events.set(event.containerId, Math.max(held.events.get(event.containerId) ?? 0, event.timeNano / 1e6));
       return;
     }
     // Engine and agent share the host clock (unix socket only): an entry read after the event

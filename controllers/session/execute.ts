@@ -23,6 +23,7 @@ export interface ExecuteResult {
 }
 
 export async function execute(plan: Plan, deps: ExecuteDeps, signal: AbortSignal): Promise<ExecuteResult> {
+  if (plan.operations.length === 0) return {};
   const touched = new Set<string>();
   let createdId: string | undefined;
   const resolve = (ref: ContainerRef): string => {
@@ -30,6 +31,8 @@ export async function execute(plan: Plan, deps: ExecuteDeps, signal: AbortSignal
     if (!createdId) throw new Error('plan starts a new container before creating it');
     return createdId;
   };
+  // The refreshes at the end read what every operation did; events until then add nothing.
+  deps.cache.hold(plan.key);
   try {
     for (const op of plan.operations) {
       signal.throwIfAborted();
@@ -75,6 +78,7 @@ export async function execute(plan: Plan, deps: ExecuteDeps, signal: AbortSignal
       // Not fatal (events and the next resync repair the cache), but never silent.
       if (result.status === 'rejected') deps.logger.warn({ err: result.reason }, 'refreshing a container after an operation failed');
     }
+    await deps.cache.release(plan.key);
   }
   return createdId ? { createdId } : {};
 }

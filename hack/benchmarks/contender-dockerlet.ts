@@ -31,6 +31,8 @@ export class DockerletContender implements Contender {
   /** The agent's engine calls by op and its reconciles, when all N ran. */
   engineCalls: Record<string, number> = {};
   reconciles = Number.NaN;
+  /** The agent's CPU seconds (all threads) from spawn until all N ran. */
+  cpuSeconds = Number.NaN;
   private agent: AgentProcess | undefined;
   private root = '';
 
@@ -72,6 +74,7 @@ export class DockerletContender implements Contender {
     const counters = agentCounters(await this.agent!.metrics());
     this.engineCalls = counters.calls;
     this.reconciles = counters.reconciles;
+    this.cpuSeconds = counters.cpuSeconds;
   }
 
   async down(): Promise<void> {

@@ -31,6 +31,8 @@ export interface ConvergeRun extends ContenderRun {
   /** dockerlet: its engine calls by op and its reconciles when all N ran. */
   engineCalls?: Record<string, number>;
   reconciles?: number;
+  /** dockerlet: the agent's CPU seconds from spawn until all N ran. */
+  agentCpuSeconds?: number;
   /** Why this run has no numbers (they are NaN then): the contender failed or timed out. */
   error?: string;
 }
@@ -114,7 +116,7 @@ export async function runConvergeSuite(docker: Docker, options: ConvergeSuiteOpt
         let run: ConvergeRun;
         try {
           run = await runRound(docker, c, { sessions, round, pollMs: options.pollMs, timeoutMs: options.timeoutMs });
-          if (c instanceof DockerletContender) Object.assign(run, { readyMs: c.spawnToReadyMs, engineCalls: c.engineCalls, reconciles: c.reconciles });
+          if (c instanceof DockerletContender) Object.assign(run, { readyMs: c.spawnToReadyMs, engineCalls: c.engineCalls, reconciles: c.reconciles, agentCpuSeconds: c.cpuSeconds });
           log(`converge N=${sessions} round ${round}/${options.repeat}: ${name} up ${ms(run.upMs)} (command ${ms(run.commandMs)}), down ${ms(run.downMs)}`);
         } catch (error) {
           // One contender failing (Compose deadlocking, a timeout) is a result, not the end of

@@ -171,7 +171,11 @@ function convergeSection(report: SuiteReport): string[] {
     if (!last?.engineCalls) continue;
     const perSession: Record<string, number> = {};
     for (const [op, n] of Object.entries(last.engineCalls)) perSession[op] = Math.round((n / size.sessions) * 100) / 100;
-    out.push(`dockerlet's engine calls per Session at N = ${size.sessions} (round ${last.round}, when all ran): ${calls(perSession, 2)}; reconciles per Session: ${((last.reconciles ?? Number.NaN) / size.sessions).toFixed(2)}.`, '');
+    out.push(
+      `dockerlet at N = ${size.sessions} (round ${last.round}, counted when all ran): engine calls per Session: ${calls(perSession, 2)}; ` +
+        `reconciles per Session: ${((last.reconciles ?? Number.NaN) / size.sessions).toFixed(2)}; agent CPU: ${(last.agentCpuSeconds ?? Number.NaN).toFixed(1)} s (start-up included).`,
+      '',
+    );
   }
   if (report.plot) out.push(`![Sessions running over time, per contender](${report.plot})`, '');
   out.push(

@@ -116,7 +116,7 @@ async function writeOutputs(report: SuiteReport, options: SuiteOptions): Promise
     await mkdir(outDir, { recursive: true });
     if (report.converge && report.scenarios.includes('converge')) {
       const m = report.machine;
-      const title = `Sessions running over time (converge from empty), ${m.nproc} CPUs, Docker ${m.engine.version}, ${m.date.slice(0, 10)}`;
+      const title = `Containers running over time, converging N from empty\n${m.nproc} CPUs, Docker ${m.engine.version}, ${m.date.slice(0, 10)}`;
       if (await plotConverge(report.converge, title, join(outDir, 'benchmarks-converge.png'))) report.plot = 'benchmarks-converge.png';
     }
   }
