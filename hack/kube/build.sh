@@ -61,14 +61,22 @@ cd "$KUBE_MOD_DIR"
 # (there is no vendor directory); go.sum pins the content.
 export CGO_ENABLED=0
 export GOFLAGS="${GOFLAGS:-} -mod=mod"
-build() { # <package> <binary name>
+# Stamp the version Kubernetes' own build stamps (its hack/lib/version.sh); without it /version
+# says v0.0.0-master and clients warn about version skew.
+minor="${KUBE_VERSION#v1.}"
+minor="${minor%%.*}"
+kube_ldflags="-s -w"
+for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+  kube_ldflags+=" -X $pkg.gitVersion=$KUBE_VERSION -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor -X $pkg.gitTreeState=clean"
+done
+build() { # <package> <binary name> <ldflags>
   local tmp="$BIN_DIR/.$2.tmp.$$"
-  go build -trimpath -ldflags='-s -w' -o "$tmp" "$1"
+  go build -trimpath -ldflags="$3" -o "$tmp" "$1"
   mv -f "$tmp" "$BIN_DIR/$2" # atomic: a reader sees the old binary or the whole new one
 }
 # One `go build` per binary, apiserver first: etcd then reuses most of the compiled packages.
-build k8s.io/kubernetes/cmd/kube-apiserver kube-apiserver
-build go.etcd.io/etcd/server/v3 etcd
+build k8s.io/kubernetes/cmd/kube-apiserver kube-apiserver "$kube_ldflags"
+build go.etcd.io/etcd/server/v3 etcd "-s -w"
 elapsed=$(( $(date +%s) - start_s ))
 log "built in ${elapsed}s: $("$BIN_DIR/kube-apiserver" --version 2>&1 | head -n1), etcd $("$BIN_DIR/etcd" --version 2>&1 | awk '/etcd Version/ { print $3 }')"
 echo "$BIN_DIR"
