@@ -166,6 +166,8 @@ kube_up() {
   start_ns="$(date +%s%N)"
   # --secure-port only (no insecure port exists any more); bound to loopback. Node,RBAC: the
   # shipped RBAC is tested for real. --cert-dir keeps it from writing under /var/run/kubernetes.
+  # --endpoint-reconciler-type none: the `kubernetes` Service's endpoints may not be a loopback
+  # address, and nothing in the tests runs in a pod to use them.
   kube_spawn "$KUBE_APISERVER_PIDFILE" "$KUBE_APISERVER_LOG" "$bin_dir/kube-apiserver" \
     --etcd-servers "http://127.0.0.1:$TEST_KUBE_ETCD_PORT" \
     --bind-address 127.0.0.1 --advertise-address 127.0.0.1 --secure-port "$TEST_KUBE_APISERVER_PORT" \
@@ -177,6 +179,7 @@ kube_up() {
     --service-account-issuer https://kubernetes.default.svc.cluster.local \
     --service-account-key-file "$KUBE_PKI/sa.pub" --service-account-signing-key-file "$KUBE_PKI/sa.key" \
     --service-cluster-ip-range "$TEST_KUBE_SERVICE_CIDR" \
+    --endpoint-reconciler-type none \
     --profiling=false
   record_started kube # a second line when etcd was started too: harmless, `down` greps for it
   kube_wait kube-apiserver "$KUBE_APISERVER_PIDFILE" "$KUBE_APISERVER_LOG" kube_answers
