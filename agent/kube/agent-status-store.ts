@@ -16,6 +16,7 @@ import { parseAgentStatus } from '../agent-record.ts';
 import type { AgentStatus, ObjectKey } from '../../crds/types.ts';
 import type { ManagedStatusStore } from '../backends.ts';
 import { deepFreeze } from '../stores/object-meta.ts';
+import { retryTooManyRequests } from './retry.ts';
 
 export const AGENT_RESOURCE = { group: 'dockerlet.dev', version: 'v1alpha1', plural: 'agents', kind: 'Agent' } as const;
 
@@ -72,7 +73,7 @@ export class KubeAgentStatusStore implements ManagedStatusStore<AgentStatus> {
     try {
       let list: { items?: AgentObject[] };
       try {
-        list = (await this.#api.listClusterCustomObject({ group, version, plural })) as { items?: AgentObject[] };
+        list = (await retryTooManyRequests(() => this.#api.listClusterCustomObject({ group, version, plural }))) as { items?: AgentObject[] };
       } catch (error) {
         const hint = isStatus(error, 404) ? 'install the CRDs (kubectl apply -k deploy/kubernetes)' : isStatus(error, 403) ? 'grant the agent the RBAC in deploy/kubernetes' : 'check --kubeconfig';
         throw new Error(`listing Agent resources at ${this.#server} failed: ${hint}`, { cause: error });

@@ -3,7 +3,7 @@
 // list/watch/update, status and finalizers; Agents and their status; Events; Leases in its own
 // namespace) and nothing more — no Secrets, no creating or deleting Sessions, no Leases elsewhere.
 // The objects are applied under names unique to this run and deleted afterwards.
-import { AuthorizationV1Api, CoreV1Api, CustomObjectsApi, EventsV1Api, KubeConfig, KubernetesObjectApi } from '@kubernetes/client-node';
+import { AuthenticationV1Api, AuthorizationV1Api, CoreV1Api, CustomObjectsApi, EventsV1Api, KubeConfig, KubernetesObjectApi, V1MicroTime } from '@kubernetes/client-node';
 import type { KubernetesObject } from '@kubernetes/client-node';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -85,9 +85,9 @@ afterAll(async () => {
 
 describe('the agent ServiceAccount with the shipped RBAC', () => {
   it('is who it says: the token authenticates as the ServiceAccount', async () => {
-    const review = await agent.makeApiClient(AuthorizationV1Api).createSelfSubjectRulesReview({ body: { spec: { namespace: agentNamespace } } });
-    expect(review.status?.incomplete).toBe(false);
-    expect(await can('list', 'sessions', { group: 'dockerlet.dev' })).toBe(true);
+    const review = await agent.makeApiClient(AuthenticationV1Api).createSelfSubjectReview({ body: {} });
+    expect(review.status?.userInfo?.username).toBe(`system:serviceaccount:${agentNamespace}:${serviceAccount}`);
+    expect(review.status?.userInfo?.groups).not.toContain('system:masters');
   });
 
   it('may do everything the agent does with Sessions, cluster-wide, and no more', async () => {
@@ -139,12 +139,11 @@ describe('the agent ServiceAccount with the shipped RBAC', () => {
   });
 
   it('records Events', async () => {
-    const now = new Date();
     const event = await agent.makeApiClient(EventsV1Api).createNamespacedEvent({
       namespace: TEST_NAMESPACE,
       body: {
         metadata: { generateName: 'rbac-test-' },
-        eventTime: now,
+        eventTime: new V1MicroTime(), // events.k8s.io wants microseconds: a plain Date is refused
         reportingController: 'dockerlet.dev/agent',
         reportingInstance: 'rbac-replica',
         action: 'Create',
