@@ -151,7 +151,12 @@ describe('agent heartbeats on Agent resources', () => {
     processes.push(restarted);
     const restartAt = Date.now();
     await restarted.start();
+    // From the moment it serves /readyz (process start-up on a loaded machine is not the point):
+    // it takes the released Lease at once and beats within one interval.
+    const readyAt = Date.now();
     await eventually(async () => expect((await status())['state']).toBe('Online'), { timeoutMs: 10_000, intervalMs: 50 });
-    expect(Date.now() - restartAt).toBeLessThan(10_000);
+    const onlineMs = Date.now() - readyAt;
+    expect(onlineMs).toBeLessThan(5_000);
+    console.info(`kubernetes: Online ${onlineMs} ms after the restarted agent was ready (${readyAt - restartAt} ms start-up)`);
   });
 });
