@@ -3,8 +3,8 @@
 // list/watch/update, status and finalizers; Agents and their status; Events; Leases in its own
 // namespace) and nothing more — no Secrets, no creating or deleting Sessions, no Leases elsewhere.
 // The objects are applied under names unique to this run and deleted afterwards.
-import { AuthenticationV1Api, AuthorizationV1Api, CoreV1Api, CustomObjectsApi, EventsV1Api, KubeConfig, KubernetesObjectApi, V1MicroTime } from '@kubernetes/client-node';
-import type { KubernetesObject } from '@kubernetes/client-node';
+import { AuthenticationV1Api, AuthorizationV1Api, CoreV1Api, CustomObjectsApi, EventsV1Api, V1MicroTime } from '@kubernetes/client-node';
+import type { KubeConfig } from '@kubernetes/client-node';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { beat } from '../../agent/heartbeat.ts';
@@ -12,35 +12,20 @@ import { KubeAgentStatusStore } from '../../agent/kube/agent-status-store.ts';
 import { KubeLeaseLock } from '../../agent/leader/kube-lease-lock.ts';
 import { FakeClock } from '../../reconciler/fake-clock.ts';
 import { uniqueRunId } from '../support/docker.ts';
-import { loadKustomization } from '../support/deploy-manifests.ts';
-import type { Manifest } from '../support/deploy-manifests.ts';
-import { deleteAgent, deleteLease, ensureNamespace, isApiStatus, readAgent, TEST_NAMESPACE } from '../support/kube-objects.ts';
+import { applyRbac } from '../support/kube-rbac.ts';
+import type { AppliedRbac } from '../support/kube-rbac.ts';
+import { deleteAgent, deleteLease, ensureNamespace, readAgent, TEST_NAMESPACE } from '../support/kube-objects.ts';
 import { installCrds, requireTestKube } from '../support/kube.ts';
 
 const logger = pino({ level: 'silent' });
-const RBAC_KINDS = ['ServiceAccount', 'ClusterRole', 'ClusterRoleBinding', 'Role', 'RoleBinding'];
-
 let admin: KubeConfig;
 let agent: KubeConfig;
-let applied: KubernetesObject[];
+let rbac: AppliedRbac;
 let agentNamespace: string;
 let serviceAccount: string;
 const suffix = uniqueRunId('rbac').slice('rbac-'.length);
 const agentName = `rbac-agent-${suffix}`;
 const leaseName = `dockerlet-${agentName}`;
-
-/** The shipped RBAC objects, each renamed with this run's suffix (references follow). */
-function rbacForThisRun(): Manifest[] {
-  const objects = loadKustomization().filter((o) => RBAC_KINDS.includes(o.kind));
-  const renamed = (name: string): string => `${name}-${suffix}`;
-  return objects.map((o) => {
-    const copy = structuredClone(o);
-    copy.metadata = { ...copy.metadata, name: renamed(o.metadata.name) };
-    if (copy['roleRef']) copy['roleRef'] = { ...(copy['roleRef'] as object), name: renamed((o['roleRef'] as { name: string }).name) };
-    if (copy['subjects']) copy['subjects'] = (o['subjects'] as Array<{ name: string }>).map((s) => ({ ...s, name: renamed(s.name) }));
-    return copy;
-  });
-}
 
 async function can(verb: string, resource: string, options: { group?: string; subresource?: string; namespace?: string } = {}): Promise<boolean> {
   const review = await agent.makeApiClient(AuthorizationV1Api).createSelfSubjectAccessReview({
@@ -53,34 +38,16 @@ beforeAll(async () => {
   admin = await requireTestKube();
   await installCrds(admin);
   await ensureNamespace(admin, TEST_NAMESPACE);
-  const objects = rbacForThisRun();
-  const sa = objects.find((o) => o.kind === 'ServiceAccount')!;
-  agentNamespace = await ensureNamespace(admin, sa.metadata.namespace!);
-  serviceAccount = sa.metadata.name;
-  const client = KubernetesObjectApi.makeApiClient(admin);
-  applied = [];
-  for (const object of objects) applied.push(await client.create(object as KubernetesObject));
-
-  const token = await admin.makeApiClient(CoreV1Api).createNamespacedServiceAccountToken({
-    namespace: agentNamespace,
-    name: serviceAccount,
-    body: { spec: { audiences: [], expirationSeconds: 600 } },
-  });
-  const cluster = admin.getCurrentCluster()!;
-  agent = new KubeConfig();
-  agent.loadFromOptions({
-    clusters: [{ ...cluster, name: 'test' }],
-    users: [{ name: 'agent', token: token.status?.token ?? '' }],
-    contexts: [{ name: 'agent', cluster: 'test', user: 'agent' }],
-    currentContext: 'agent',
-  });
+  rbac = await applyRbac(admin, suffix);
+  agent = rbac.kubeConfig;
+  agentNamespace = rbac.namespace;
+  serviceAccount = rbac.serviceAccount;
 });
 
 afterAll(async () => {
   await deleteLease(admin, agentNamespace, leaseName);
   await deleteAgent(admin, agentName);
-  const client = KubernetesObjectApi.makeApiClient(admin);
-  for (const object of applied.reverse()) await client.delete(object).catch((error: unknown) => (isApiStatus(error, 404) ? undefined : Promise.reject(error)));
+  await rbac?.remove();
 });
 
 describe('the agent ServiceAccount with the shipped RBAC', () => {
