@@ -20,6 +20,7 @@ import type { Clock } from '../../reconciler/clock.ts';
 import type { LeaseGrant, LeaseHolder, LeaseLock } from '../../reconciler/leader.ts';
 
 export const FENCING_TOKEN_ANNOTATION = 'dockerlet.dev/fencing-token';
+const MAX_REWATCH_DELAY_MS = 30_000;
 
 export interface KubeLeaseLockOptions {
   kubeConfig: KubeConfig;
@@ -27,7 +28,7 @@ export interface KubeLeaseLockOptions {
   name: string;
   logger: Logger;
   clock?: Clock;
-  /** After a watch ends (error or server timeout), wait this long before watching again. Default 1 s. */
+  /** After a watch ends (error or server timeout), wait this long before watching again; doubles while it keeps failing, up to 30 s. Default 1 s. */
   rewatchDelayMs?: number;
 }
 
@@ -51,6 +52,8 @@ export class KubeLeaseLock implements LeaseLock {
   #watch: AbortController | undefined;
   #rewatchTimer: ReturnType<typeof setTimeout> | undefined;
   #closed = false;
+  /** Consecutive watches that ended with an error, for the back-off. */
+  #watchFailures = 0;
 
   constructor(options: KubeLeaseLockOptions) {
     if (options.namespace === '' || options.name === '') throw new Error('kubernetes lease namespace and name must not be empty');
@@ -191,11 +194,18 @@ export class KubeLeaseLock implements LeaseLock {
       this.#watch = undefined;
       if (this.#closed) return;
       // A hint only: standbys keep retrying on their timer, so a broken watch costs latency, no more.
-      if (error) this.#log.debug({ err: error }, 'lease watch ended; watching again');
+      // Back off while it keeps failing (a watch RBAC refuses fails at once, every time).
+      if (error) {
+        this.#watchFailures += 1;
+        this.#log.debug({ err: error, failures: this.#watchFailures }, 'lease watch ended; watching again');
+      } else {
+        this.#watchFailures = 0;
+      }
+      const delayMs = Math.min(this.#rewatchDelayMs * 2 ** Math.min(this.#watchFailures, 5), MAX_REWATCH_DELAY_MS);
       this.#rewatchTimer = setTimeout(() => {
         this.#rewatchTimer = undefined;
         this.#startWatch();
-      }, this.#rewatchDelayMs);
+      }, delayMs);
       this.#rewatchTimer.unref();
     };
     new Watch(this.#kubeConfig)
@@ -203,6 +213,7 @@ export class KubeLeaseLock implements LeaseLock {
         path,
         { fieldSelector: `metadata.name=${this.#name}` },
         (phase: string, object: V1Lease) => {
+          this.#watchFailures = 0; // it works
           if (phase === 'DELETED' || (phase === 'MODIFIED' && !object.spec?.holderIdentity)) {
             for (const notify of this.#listeners) notify();
           }
