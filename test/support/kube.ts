@@ -1,9 +1,10 @@
 // The real kube-apiserver (+ etcd) for integration and e2e tests: the shared instance that
 // `hack/test-env up` starts on loopback and describes in an admin kubeconfig. Tests fail (never
 // skip) when it does not answer, with the command that fixes it.
+import { createHash } from 'node:crypto';
 import { readFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ApiException, ApiextensionsV1Api, Health, KubeConfig } from '@kubernetes/client-node';
+import { ApiException, ApiextensionsV1Api, CustomObjectsApi, Health, KubeConfig } from '@kubernetes/client-node';
 import type { V1CustomResourceDefinition } from '@kubernetes/client-node';
 import { parse } from 'yaml';
 import { eventually } from './eventually.ts';
@@ -43,21 +44,32 @@ export function requireTestKube(): Promise<KubeConfig> {
 
 const CRD_DIR = new URL('../../crds/', import.meta.url);
 
+/** On each installed CRD: the hash of the file it came from, so an unchanged CRD is not replaced. */
+const CRD_HASH_ANNOTATION = 'dockerlet.dev/test-crd-sha256';
+
 /**
  * Creates or replaces every CRD in crds/ and waits until each is Established, so tests always
  * run against the schema in the working tree. Idempotent; safe for tests that run in sequence.
+ * An unchanged CRD is left alone: every replace makes the API server rebuild the resource's
+ * storage, and requests meanwhile (other test files, other runs) get 429 "storage is
+ * (re)initializing".
  */
 export async function installCrds(kc: KubeConfig): Promise<void> {
   const api = kc.makeApiClient(ApiextensionsV1Api);
   const files = (await readdir(CRD_DIR)).filter((file) => file.endsWith('.yaml'));
   for (const file of files) {
-    const body = parse(await readFile(new URL(file, CRD_DIR), 'utf8')) as V1CustomResourceDefinition;
+    const text = await readFile(new URL(file, CRD_DIR), 'utf8');
+    const body = parse(text) as V1CustomResourceDefinition;
     const name = body.metadata?.name;
     if (!name) throw new Error(`crds/${file} has no metadata.name`);
+    const hash = createHash('sha256').update(text).digest('hex');
+    body.metadata = { ...body.metadata, annotations: { ...body.metadata?.annotations, [CRD_HASH_ANNOTATION]: hash } };
     try {
       const existing = await api.readCustomResourceDefinition({ name });
-      body.metadata = { ...body.metadata, resourceVersion: existing.metadata?.resourceVersion };
-      await api.replaceCustomResourceDefinition({ name, body });
+      if (existing.metadata?.annotations?.[CRD_HASH_ANNOTATION] !== hash) {
+        body.metadata = { ...body.metadata, resourceVersion: existing.metadata?.resourceVersion };
+        await api.replaceCustomResourceDefinition({ name, body });
+      }
     } catch (error) {
       if (!(error instanceof ApiException) || error.code !== 404) throw error;
       await api.createCustomResourceDefinition({ body });
@@ -67,5 +79,16 @@ export async function installCrds(kc: KubeConfig): Promise<void> {
       const established = crd.status?.conditions?.find((c) => c.type === 'Established');
       if (established?.status !== 'True') throw new Error(`CRD ${name} is not Established yet`);
     }, { timeoutMs: 30_000 });
+    // Established comes before the storage behind it answers (429 "storage is (re)initializing").
+    const { group, names, versions } = body.spec;
+    const version = versions.find((v) => v.storage)?.name ?? versions[0]!.name;
+    const objects = kc.makeApiClient(CustomObjectsApi);
+    await eventually(
+      () =>
+        body.spec.scope === 'Cluster'
+          ? objects.listClusterCustomObject({ group, version, plural: names.plural, limit: 1 })
+          : objects.listCustomObjectForAllNamespaces({ group, version, plural: names.plural, limit: 1 }),
+      { timeoutMs: 30_000, message: `${name} served` },
+    );
   }
 }
