@@ -91,13 +91,23 @@ export async function redisReady(redis: Redis, logger: Logger): Promise<void> {
   });
 }
 
-export async function openBackends(config: AgentConfig, identity: string, deps: { logger: Logger; clock: Clock; registry: Registry }): Promise<Backends> {
+export interface BackendDeps {
+  logger: Logger;
+  clock: Clock;
+  registry: Registry;
+  /** Session status kept by the desired store itself (Kubernetes: the status subresource). */
+  sessionStatus?: ManagedStatusStore<SessionStatus>;
+}
+
+export async function openBackends(config: AgentConfig, identity: string, deps: BackendDeps): Promise<Backends> {
   const { logger, clock, registry } = deps;
   const redis = config.redis ? await openRedis(config.redis, logger.child({ component: 'redis' })) : undefined;
   if (redis) await redisReady(redis, logger);
-  const sessions: ManagedStatusStore<SessionStatus> = redis
-    ? new RedisStatusStore<SessionStatus>({ redis, key: REDIS_KEYS.sessions(config.agentName), logger })
-    : new FileStatusStore<SessionStatus>({ path: join(config.stateDir, STATE_FILES.sessions), logger });
+  const sessions: ManagedStatusStore<SessionStatus> =
+    deps.sessionStatus ??
+    (redis
+      ? new RedisStatusStore<SessionStatus>({ redis, key: REDIS_KEYS.sessions(config.agentName), logger })
+      : new FileStatusStore<SessionStatus>({ path: join(config.stateDir, STATE_FILES.sessions), logger }));
   const agents: ManagedStatusStore<AgentStatus> = redis
     ? new RedisStatusStore<AgentStatus>({ redis, key: REDIS_KEYS.agents, logger, decode: parseAgentStatus })
     : new FileStatusStore<AgentStatus>({ path: join(config.stateDir, STATE_FILES.agents), logger });

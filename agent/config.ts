@@ -3,6 +3,8 @@
 import { hostname, homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { InvalidArgumentError, Option } from 'commander';
+import { parseStoreSpec } from './store-spec.ts';
+import type { StoreSpec } from './store-spec.ts';
 
 export const LEADER_ELECTION_BACKENDS = ['none', 'file', 'redis'] as const;
 export type LeaderElectionBackend = (typeof LEADER_ELECTION_BACKENDS)[number];
@@ -13,9 +15,9 @@ export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal'] a
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
 export interface CommonConfig {
-  /** Directory of Session YAML (the desired state). */
-  storeDir: string;
-  /** Where status and agent records live; never inside storeDir. */
+  /** Where desired Sessions come from: a directory of YAML, or the Session CRD on Kubernetes. */
+  store: StoreSpec;
+  /** Where status and agent records live; never inside a YAML store's directory. */
   stateDir: string;
   /** This agent's name; Sessions with spec.agent set to another name are not ours. */
   agentName: string;
@@ -46,6 +48,15 @@ export interface AgentConfig extends CommonConfig {
   /** An agent whose heartbeat is older than this is marked Offline. */
   livenessGraceMs: number;
   redis?: RedisConfig;
+  /** Kubernetes API access; set exactly when the store is `kubernetes`. */
+  kube?: KubeAccessConfig;
+}
+
+export interface KubeAccessConfig {
+  /** Only Sessions in this namespace; undefined watches every namespace. */
+  namespace?: string;
+  /** Kubeconfig file; undefined means the usual places (KUBECONFIG, ~/.kube/config, in-cluster). */
+  kubeconfig?: string;
 }
 
 export interface RedisConfig {
@@ -107,7 +118,9 @@ function listenAddress(value: string): { host: string; port: number } {
 /** Options shared by every command that reads the store or state. */
 export function commonOptions(): Option[] {
   return [
-    new Option('--store <dir>', 'directory of Session YAML (watched recursively)').env('DOCKERLET_STORE').default('./sessions'),
+    new Option('--store <dir|kubernetes>', 'desired state: a directory of Session YAML (watched recursively), or "kubernetes" for Session objects on an API server')
+      .env('DOCKERLET_STORE')
+      .default('./sessions'),
     new Option('--state-dir <dir>', 'where status is kept (outside the store, so a Git checkout stays clean)')
       .env('DOCKERLET_STATE_DIR')
       .default(defaultStateDir()),
@@ -162,6 +175,17 @@ export function agentOptions(): Option[] {
       .env('DOCKERLET_LIVENESS_GRACE')
       .argParser(durationMs('--liveness-grace')),
     ...redisOptions(),
+    ...kubeOptions(),
+  ];
+}
+
+/** Kubernetes API access, for `--store kubernetes`. */
+export function kubeOptions(): Option[] {
+  return [
+    new Option('--namespace <ns>', 'with --store kubernetes: watch Sessions in this namespace only (default: all namespaces)').env('DOCKERLET_NAMESPACE'),
+    new Option('--kubeconfig <path>', 'with --store kubernetes: kubeconfig file (default: $KUBECONFIG, ~/.kube/config, then the in-cluster service account)').env(
+      'DOCKERLET_KUBECONFIG',
+    ),
   ];
 }
 
@@ -200,6 +224,8 @@ export interface RawAgentOptions extends RawCommonOptions {
   retryPeriod: number;
   leaderLedger?: string;
   livenessGrace?: number;
+  namespace?: string;
+  kubeconfig?: string;
 }
 
 export interface RawRedisOptions {
@@ -224,17 +250,17 @@ export function configOrExit<T>(command: { error(message: string, options?: { ex
 }
 
 export function commonConfig(raw: RawCommonOptions): CommonConfig {
-  const storeDir = resolve(raw.store);
+  const store = parseStoreSpec(raw.store);
   const stateDir = resolve(raw.stateDir);
-  if (stateDir === storeDir || stateDir.startsWith(`${storeDir}/`)) {
-    throw new InvalidArgumentError(`--state-dir ${stateDir} is inside --store ${storeDir}; keep status outside the watched directory`);
+  if (store.kind === 'yaml' && (stateDir === store.dir || stateDir.startsWith(`${store.dir}/`))) {
+    throw new InvalidArgumentError(`--state-dir ${stateDir} is inside --store ${store.dir}; keep status outside the watched directory`);
   }
   if (!/^[a-z0-9]([-a-z0-9.]{0,61}[a-z0-9])?$/.test(raw.agentName)) {
     throw new InvalidArgumentError(
       `--agent-name "${raw.agentName}" must be 1-63 lowercase letters, digits, '-' or '.', starting and ending with a letter or digit (it is used in labels and container names)`,
     );
   }
-  return { storeDir, stateDir, agentName: raw.agentName, dockerSocket: dockerSocketPath(raw.dockerSocket) };
+  return { store, stateDir, agentName: raw.agentName, dockerSocket: dockerSocketPath(raw.dockerSocket) };
 }
 
 function truthy(value: boolean | string): boolean {
@@ -286,5 +312,26 @@ export function agentConfig(raw: RawAgentOptions & RawRedisOptions): AgentConfig
   };
   if (raw.leaderLedger) config.leaderLedger = resolve(raw.leaderLedger);
   if (redis) config.redis = redis;
+  const kube = kubeAccessConfig(common.store, raw);
+  if (kube) config.kube = kube;
   return config;
+}
+
+/** `--namespace`/`--kubeconfig` belong to `--store kubernetes`; given with a YAML store they are a mistake. */
+export function kubeAccessConfig(store: StoreSpec, raw: { namespace?: string; kubeconfig?: string }): KubeAccessConfig | undefined {
+  if (store.kind !== 'kubernetes') {
+    for (const [flag, value] of [['--namespace', raw.namespace], ['--kubeconfig', raw.kubeconfig]] as const) {
+      if (value !== undefined) throw new InvalidArgumentError(`${flag} is only used with --store kubernetes (the store is the directory ${store.dir})`);
+    }
+    return undefined;
+  }
+  const kube: KubeAccessConfig = {};
+  if (raw.namespace !== undefined && raw.namespace !== '') {
+    if (!/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(raw.namespace)) {
+      throw new InvalidArgumentError(`--namespace "${raw.namespace}" is not a namespace name (1-63 lowercase letters, digits or '-')`);
+    }
+    kube.namespace = raw.namespace;
+  }
+  if (raw.kubeconfig) kube.kubeconfig = resolve(raw.kubeconfig);
+  return kube;
 }
