@@ -166,7 +166,7 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps): Promise<
     ready: () => [...(cache.hasSynced() ? [] : ['engine cache not synced']), ...store.loadProblems().map((p) => `store: ${p}`)],
   });
   logger.info(
-    { listen: `${config.listenHost}:${config.listenPort}`, store: describeStoreSpec(config.store), namespace: config.kube?.namespace, agent: config.agentName, leaderElection: config.leaderElection },
+    { listen: `${config.listenHost}:${config.listenPort}`, store: describeStoreSpec(config.store), namespace: config.sessionNamespace, agent: config.agentName, leaderElection: config.leaderElection },
     'agent started',
   );
 

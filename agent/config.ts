@@ -48,15 +48,10 @@ export interface AgentConfig extends CommonConfig {
   /** An agent whose heartbeat is older than this is marked Offline. */
   livenessGraceMs: number;
   redis?: RedisConfig;
-  /** Kubernetes API access; set exactly when the store is `kubernetes`. */
-  kube?: KubeAccessConfig;
-}
-
-export interface KubeAccessConfig {
-  /** Only Sessions in this namespace; undefined watches every namespace. */
-  namespace?: string;
-  /** Kubeconfig file; undefined means the usual places (KUBECONFIG, ~/.kube/config, in-cluster). */
+  /** Kubeconfig file; undefined: the usual places (KUBECONFIG, ~/.kube/config, in-cluster). */
   kubeconfig?: string;
+  /** --store kubernetes: only Sessions in this namespace; undefined watches every namespace. */
+  sessionNamespace?: string;
 }
 
 export interface RedisConfig {
@@ -179,13 +174,11 @@ export function agentOptions(): Option[] {
   ];
 }
 
-/** Kubernetes API access, for `--store kubernetes`. */
+/** Kubernetes: the API server (--store kubernetes, and whatever else uses Kubernetes) and the Sessions to watch. */
 export function kubeOptions(): Option[] {
   return [
+    new Option('--kubeconfig <path>', 'kubeconfig file (default: KUBECONFIG, ~/.kube/config, or the in-cluster service account)').env('DOCKERLET_KUBECONFIG'),
     new Option('--namespace <ns>', 'with --store kubernetes: watch Sessions in this namespace only (default: all namespaces)').env('DOCKERLET_NAMESPACE'),
-    new Option('--kubeconfig <path>', 'with --store kubernetes: kubeconfig file (default: $KUBECONFIG, ~/.kube/config, then the in-cluster service account)').env(
-      'DOCKERLET_KUBECONFIG',
-    ),
   ];
 }
 
@@ -312,26 +305,20 @@ export function agentConfig(raw: RawAgentOptions & RawRedisOptions): AgentConfig
   };
   if (raw.leaderLedger) config.leaderLedger = resolve(raw.leaderLedger);
   if (redis) config.redis = redis;
-  const kube = kubeAccessConfig(common.store, raw);
-  if (kube) config.kube = kube;
+  if (raw.kubeconfig) config.kubeconfig = resolve(raw.kubeconfig);
+  const sessionNamespace = sessionNamespaceOf(common.store, raw.namespace);
+  if (sessionNamespace) config.sessionNamespace = sessionNamespace;
   return config;
 }
 
-/** `--namespace`/`--kubeconfig` belong to `--store kubernetes`; given with a YAML store they are a mistake. */
-export function kubeAccessConfig(store: StoreSpec, raw: { namespace?: string; kubeconfig?: string }): KubeAccessConfig | undefined {
+/** `--namespace` picks the Sessions of `--store kubernetes`; with a YAML store it is a mistake. */
+export function sessionNamespaceOf(store: StoreSpec, namespace: string | undefined): string | undefined {
+  if (namespace === undefined || namespace === '') return undefined;
   if (store.kind !== 'kubernetes') {
-    for (const [flag, value] of [['--namespace', raw.namespace], ['--kubeconfig', raw.kubeconfig]] as const) {
-      if (value !== undefined) throw new InvalidArgumentError(`${flag} is only used with --store kubernetes (the store is the directory ${store.dir})`);
-    }
-    return undefined;
+    throw new InvalidArgumentError(`--namespace is only used with --store kubernetes (the store is the directory ${store.dir}; its files name their namespaces)`);
   }
-  const kube: KubeAccessConfig = {};
-  if (raw.namespace !== undefined && raw.namespace !== '') {
-    if (!/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(raw.namespace)) {
-      throw new InvalidArgumentError(`--namespace "${raw.namespace}" is not a namespace name (1-63 lowercase letters, digits or '-')`);
-    }
-    kube.namespace = raw.namespace;
+  if (!/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(namespace)) {
+    throw new InvalidArgumentError(`--namespace "${namespace}" is not a namespace name (1-63 lowercase letters, digits or '-')`);
   }
-  if (raw.kubeconfig) kube.kubeconfig = resolve(raw.kubeconfig);
-  return kube;
+  return namespace;
 }

@@ -26,7 +26,8 @@ export async function openDesiredStore(config: AgentConfig, identity: string, lo
     case 'kubernetes': {
       // Loaded on use: an agent with a YAML store never pays for the Kubernetes client.
       const { openKubeStore } = await import('./kube/open-kube-store.ts');
-      const kube = openKubeStore(config.kube ?? {}, { logger, identity });
+      const access = { ...(config.kubeconfig ? { kubeconfig: config.kubeconfig } : {}), ...(config.sessionNamespace ? { namespace: config.sessionNamespace } : {}) };
+      const kube = openKubeStore(access, { logger, identity });
       return { store: kube.store, sessionStatus: kube.statusStore, finalizer: kube.finalizer, events: kube.events, close: kube.close };
     }
   }

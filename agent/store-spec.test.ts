@@ -1,6 +1,6 @@
 import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { agentConfig, commonConfig, kubeAccessConfig } from './config.ts';
+import { agentConfig, commonConfig, sessionNamespaceOf } from './config.ts';
 import { parseStoreSpec } from './store-spec.ts';
 
 describe('parseStoreSpec', () => {
@@ -20,17 +20,14 @@ describe('parseStoreSpec', () => {
 describe('Kubernetes access flags', () => {
   const common = { stateDir: '/tmp/dockerlet-state', agentName: 'a1', dockerSocket: '/var/run/docker.sock' };
 
-  it('keeps --namespace and resolves --kubeconfig for --store kubernetes', () => {
-    expect(kubeAccessConfig({ kind: 'kubernetes' }, { namespace: 'team-a', kubeconfig: 'kc.yaml' })).toEqual({
-      namespace: 'team-a',
-      kubeconfig: resolve('kc.yaml'),
-    });
-    expect(kubeAccessConfig({ kind: 'kubernetes' }, {})).toEqual({});
+  it('keeps --namespace for --store kubernetes; none means all namespaces', () => {
+    expect(sessionNamespaceOf({ kind: 'kubernetes' }, 'team-a')).toBe('team-a');
+    expect(sessionNamespaceOf({ kind: 'kubernetes' }, undefined)).toBeUndefined();
   });
 
-  it('refuses them with a YAML store, and refuses a bad namespace', () => {
-    expect(() => kubeAccessConfig({ kind: 'yaml', dir: '/s' }, { namespace: 'x' })).toThrow(/--namespace is only used with --store kubernetes/);
-    expect(() => kubeAccessConfig({ kind: 'kubernetes' }, { namespace: 'Team_A' })).toThrow(/--namespace "Team_A" is not a namespace name/);
+  it('refuses --namespace with a YAML store, and a bad namespace', () => {
+    expect(() => sessionNamespaceOf({ kind: 'yaml', dir: '/s' }, 'x')).toThrow(/--namespace is only used with --store kubernetes/);
+    expect(() => sessionNamespaceOf({ kind: 'kubernetes' }, 'Team_A')).toThrow(/--namespace "Team_A" is not a namespace name/);
   });
 
   it('lets the state dir be anywhere with a Kubernetes store, but never inside a YAML store', () => {
@@ -43,6 +40,7 @@ describe('Kubernetes access flags', () => {
       ...common,
       store: 'kubernetes',
       namespace: 'team-a',
+      kubeconfig: 'kc.yaml',
       listen: '127.0.0.1:0',
       logFormat: 'json',
       logLevel: 'info',
@@ -59,6 +57,7 @@ describe('Kubernetes access flags', () => {
       redisSentinelName: 'mymaster',
     });
     expect(config.store).toEqual({ kind: 'kubernetes' });
-    expect(config.kube).toEqual({ namespace: 'team-a' });
+    expect(config.sessionNamespace).toBe('team-a');
+    expect(config.kubeconfig).toBe(resolve('kc.yaml'));
   });
 });

@@ -8,7 +8,6 @@ import { ensureFinalizer, releaseFinalizer } from '../../reconciler/finalizer.ts
 import type { FinalizerTarget } from '../../reconciler/finalizer.ts';
 import type { EventRecorder } from '../../reconciler/events.ts';
 import type { SessionFinalizer } from '../../controllers/session/finalizer.ts';
-import type { KubeAccessConfig } from '../config.ts';
 import { StartupError } from '../startup-error.ts';
 import { coreV1EventSink, KubeEventRecorder } from './event-recorder.ts';
 import { loadKubeConfig } from './kubeconfig.ts';
@@ -16,6 +15,13 @@ import { KubeSessionApi, SESSION_RESOURCE } from './session-api.ts';
 import type { KubeSessionObject, SessionApi } from './session-api.ts';
 import { KubeSessionStore } from './session-store.ts';
 import { KubeStatusStore } from './status-store.ts';
+
+export interface KubeAccessConfig {
+  /** Kubeconfig file; undefined: the usual places (KUBECONFIG, ~/.kube/config, in-cluster). */
+  kubeconfig?: string;
+  /** Only Sessions in this namespace; undefined watches every namespace. */
+  namespace?: string;
+}
 
 /** Ours: removed only after the Session's container is gone. */
 export const SESSION_FINALIZER = 'dockerlet.dev/container';
