@@ -4,7 +4,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { dockerCli, requireTestEngine, TEST_IMAGE } from '../support/docker.ts';
-import { AgentProcess, AgentWorld, metricValue } from '../support/agent-process.ts';
+import { AgentProcess, AgentWorld, metricValue, runCli } from '../support/agent-process.ts';
 import { consistently, eventually } from '../support/eventually.ts';
 import { installCrds, requireTestKube, TEST_KUBECONFIG } from '../support/kube.ts';
 import { KubeWorld } from '../support/kube-world.ts';
@@ -155,5 +155,32 @@ describe('Kubernetes mode: Session CRs on a real API server + local engine', () 
       expect((await world.containers()).get(key('s03'))).toEqual({ id: before.get(key('s03'))?.id, state: 'exited' });
       expect((await kube.getSession('s03'))?.status?.phase).toBe('Stopped');
     }, { timeoutMs: 30_000 });
+  });
+});
+
+describe('Kubernetes mode: what the CLI says when it cannot start', () => {
+  it('names --kubeconfig when the file cannot be loaded, and exits 2', async () => {
+    const world = await AgentWorld.create();
+    try {
+      const result = await runCli(['agent', ...world.flags(), '--store', 'kubernetes', '--kubeconfig', '/nonexistent/kubeconfig']);
+      expect(result.code).toBe(2);
+      expect(result.stderr).toContain('error: cannot load --kubeconfig /nonexistent/kubeconfig');
+    } finally {
+      await world.cleanup();
+    }
+  });
+
+  it('refuses --namespace with a YAML store, and points get/diff at kubectl', async () => {
+    const world = await AgentWorld.create();
+    try {
+      const agent = await runCli(['agent', ...world.flags(), '--namespace', 'team']);
+      expect(agent.code).toBe(2);
+      expect(agent.stderr).toContain('--namespace is only used with --store kubernetes');
+      const get = await runCli(['get', 'sessions', '--store', 'kubernetes', '--state-dir', world.stateDir]);
+      expect(get.code).toBe(2);
+      expect(get.stderr).toContain('use `kubectl get sessions -A`');
+    } finally {
+      await world.cleanup();
+    }
   });
 });
