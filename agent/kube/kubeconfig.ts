@@ -1,5 +1,6 @@
-// The one place a KubeConfig is loaded: from the file given, else the usual places (KUBECONFIG,
-// ~/.kube/config, in-cluster service account), as kubectl does.
+// Where the Kubernetes client's credentials come from: an explicit file (--kubeconfig), else the
+// usual places in client-go's order (KUBECONFIG, ~/.kube/config, then the in-cluster service
+// account), which is what `loadFromDefault` does.
 import { KubeConfig } from '@kubernetes/client-node';
 
 export function loadKubeConfig(path?: string): KubeConfig {
