@@ -3,9 +3,8 @@
 // skip) when it does not answer, with the command that fixes it.
 import { readFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ApiException, ApiextensionsV1Api, Health, KubeConfig } from '@kubernetes/client-node';
+import { ApiException, ApiextensionsV1Api, Health, KubeConfig, loadYaml } from '@kubernetes/client-node';
 import type { V1CustomResourceDefinition } from '@kubernetes/client-node';
-import { parse } from 'yaml';
 import { eventually } from './eventually.ts';
 
 const TEST_STATE = process.env['DOCKERLET_TEST_STATE'] ?? '/tmp/dockerlet-test-env';
@@ -51,7 +50,10 @@ export async function installCrds(kc: KubeConfig): Promise<void> {
   const api = kc.makeApiClient(ApiextensionsV1Api);
   const files = (await readdir(CRD_DIR)).filter((file) => file.endsWith('.yaml'));
   for (const file of files) {
-    const body = parse(await readFile(new URL(file, CRD_DIR), 'utf8')) as V1CustomResourceDefinition;
+    // Through client-node's loadYaml, not a plain YAML parse: the client serializes a typed body
+    // by its own field names (`_enum`, `x_kubernetes_validations`, ...) and silently drops keys
+    // spelled as in the YAML (`enum`, `x-kubernetes-validations`, `default`, list types).
+    const body = loadYaml<V1CustomResourceDefinition>(await readFile(new URL(file, CRD_DIR), 'utf8'));
     const name = body.metadata?.name;
     if (!name) throw new Error(`crds/${file} has no metadata.name`);
     try {
