@@ -15,13 +15,13 @@ import { observe } from './observe.ts';
 import { execute } from './execute.ts';
 import { LABELS } from './labels.ts';
 import type { CrashLoopState, Plan } from './plan.ts';
-import type { Operation } from './operations.ts';
 import { CRASH_RESET_MS, plan } from './plan.ts';
 import { sessionStatus, terminatingStatus } from './status.ts';
 import { isDeepStrictEqual } from 'node:util';
 import type { EventRecorder } from '../../reconciler/events.ts';
 import { noEvents } from '../../reconciler/events.ts';
 import { describeOperation } from './operations.ts';
+import type { Operation } from './operations.ts';
 import type { ContainerDetails } from '../../agent/docker/docker-runtime.ts';
 import { operationReason, sessionSubject } from './events.ts';
 import type { SessionFinalizer } from './finalizer.ts';
@@ -122,7 +122,7 @@ export function createSessionReconciler(deps: SessionControllerDeps) {
       const status = sessionStatus({ agent: deps.agent, problem: entry.problem, upToDate: false, previous, restartCount: 0, now: new Date(now) });
       if (!isDeepStrictEqual(status, previous)) {
         await deps.statusStore.write(key, status);
-        if (entry.object === undefined && entry.problem.message !== previous?.message) {
+        if (entry.problem.message !== previous?.message) {
           const { namespace, name } = splitKey(key);
           events.record({ apiVersion: API_VERSION, kind: 'Session', name, ...(namespace ? { namespace } : {}) }, 'Warning', entry.problem.reason, entry.problem.message);
         }
@@ -154,7 +154,8 @@ export function createSessionReconciler(deps: SessionControllerDeps) {
       await execute(thePlan, executeDeps(log, assigned, thePlan), signal);
     } catch (error) {
       failure = error;
-      if (assigned) events.record(sessionSubject(assigned), 'Warning', failureOf(error).reason, failureOf(error).message);
+      // A cancelled reconcile (leadership lost, shutdown) is not the Session's failure.
+      if (assigned && !signal.aborted) events.record(sessionSubject(assigned), 'Warning', failureOf(error).reason, failureOf(error).message);
       // A create that says "not found" means the image went away since we looked.
       if (error instanceof NotFoundError && assigned) deps.images.forget(assigned.spec.image);
     } finally {
