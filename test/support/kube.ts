@@ -4,9 +4,8 @@
 import { createHash } from 'node:crypto';
 import { readFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ApiException, ApiextensionsV1Api, CustomObjectsApi, Health, KubeConfig } from '@kubernetes/client-node';
+import { ApiException, ApiextensionsV1Api, CustomObjectsApi, Health, KubeConfig, loadYaml } from '@kubernetes/client-node';
 import type { V1CustomResourceDefinition } from '@kubernetes/client-node';
-import { parse } from 'yaml';
 import { eventually } from './eventually.ts';
 
 const TEST_STATE = process.env['DOCKERLET_TEST_STATE'] ?? '/tmp/dockerlet-test-env';
@@ -59,10 +58,14 @@ export async function installCrds(kc: KubeConfig): Promise<void> {
   const files = (await readdir(CRD_DIR)).filter((file) => file.endsWith('.yaml'));
   for (const file of files) {
     const text = await readFile(new URL(file, CRD_DIR), 'utf8');
-    const body = parse(text) as V1CustomResourceDefinition;
+    // Through client-node's loadYaml, not a plain YAML parse: the client serializes a typed body
+    // by its own field names (`_enum`, `x_kubernetes_validations`, ...) and silently drops keys
+    // spelled as in the YAML (`enum`, `x-kubernetes-validations`, `default`, list types).
+    const body = loadYaml<V1CustomResourceDefinition>(text);
     const name = body.metadata?.name;
     if (!name) throw new Error(`crds/${file} has no metadata.name`);
-    const hash = createHash('sha256').update(text).digest('hex');
+    // The prefix names how the body was built: CRDs installed by an earlier, lossy parse get replaced.
+    const hash = createHash('sha256').update('loadYaml\n').update(text).digest('hex');
     body.metadata = { ...body.metadata, annotations: { ...body.metadata?.annotations, [CRD_HASH_ANNOTATION]: hash } };
     try {
       const existing = await api.readCustomResourceDefinition({ name });
