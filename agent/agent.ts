@@ -22,7 +22,8 @@ import { DockerodeRuntime } from './docker/dockerode-runtime.ts';
 import { startHttpServer } from './http-server.ts';
 import type { LeaderWork } from './leader-work.ts';
 import { startLeaderWork } from './leader-work.ts';
-import { openYamlStore } from './stores/open-yaml-store.ts';
+import { openDesiredStore } from './stores/open-desired-store.ts';
+import { describeStoreSpec } from './store-spec.ts';
 import { waitForEngine } from './wait-for-engine.ts';
 
 export { STATE_FILES } from './backends.ts';
@@ -69,7 +70,13 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps): Promise<
   );
   const backends = await openBackends(config, identity, { logger, clock, registry });
   await Promise.all([backends.sessions.load(), backends.agents.load()]);
-  const opened = await openYamlStore({ dir: config.storeDir, stateDir: config.stateDir, logger: logger.child({ component: 'store' }) });
+  const opened = await openDesiredStore({
+    store: config.store,
+    stateDir: config.stateDir,
+    gitPollIntervalMs: config.gitPollIntervalMs,
+    logger: logger.child({ component: 'store' }),
+    registry,
+  });
   const store = opened.store;
   const metrics = createReconcilerMetrics(registry);
   registerAgentMetrics(registry, { store: backends.agents, clock, gracePeriodMs: config.livenessGraceMs });
@@ -137,6 +144,7 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps): Promise<
             replicas: backends.replicas,
             engine: () => engine,
             token: () => backends.elector.token(),
+            ...(opened.source ? { source: opened.source } : {}),
           },
           signal,
         );
@@ -160,9 +168,10 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps): Promise<
     healthy: () => (backends.elector.healthy() ? [] : ['leader missed its renew deadline without stepping down']),
     // Ready means able to lead or stand by: leader and healthy standby alike.
     ready: () => [...(cache.hasSynced() ? [] : ['engine cache not synced']), ...store.loadProblems().map((p) => `store: ${p}`)],
+    ...(opened.sync ? { gitFetch: opened.sync } : {}),
   });
   logger.info(
-    { listen: `${config.listenHost}:${config.listenPort}`, store: config.storeDir, agent: config.agentName, leaderElection: config.leaderElection },
+    { listen: `${config.listenHost}:${config.listenPort}`, store: describeStoreSpec(config.store), agent: config.agentName, leaderElection: config.leaderElection },
     'agent started',
   );
 

@@ -3,6 +3,8 @@
 import { hostname, homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { InvalidArgumentError, Option } from 'commander';
+import { gitCurrentDir, parseStoreSpec } from './store-spec.ts';
+import type { StoreSpec } from './store-spec.ts';
 
 export const LEADER_ELECTION_BACKENDS = ['none', 'file', 'redis'] as const;
 export type LeaderElectionBackend = (typeof LEADER_ELECTION_BACKENDS)[number];
@@ -13,7 +15,12 @@ export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal'] a
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
 export interface CommonConfig {
-  /** Directory of Session YAML (the desired state). */
+  /** What --store names: a directory of Session YAML, or a Git repository. */
+  store: StoreSpec;
+  /**
+   * Directory of Session YAML (the desired state): the --store directory, or for a Git store the
+   * revision the agent last applied (so `get` and `diff` read what the agent runs, without fetching).
+   */
   storeDir: string;
   /** Where status and agent records live; never inside storeDir. */
   stateDir: string;
@@ -33,6 +40,8 @@ export interface AgentConfig extends CommonConfig {
   reconcileTimeoutMs: number;
   stopTimeoutSeconds: number;
   heartbeatIntervalMs: number;
+  /** Git store: how often the remote is fetched (the webhook endpoint fetches at once). */
+  gitPollIntervalMs: number;
   /** Let an empty store remove every managed container (off: an empty directory is suspicious). */
   pruneEmptyStore: boolean;
   leaderElection: LeaderElectionBackend;
@@ -107,7 +116,9 @@ function listenAddress(value: string): { host: string; port: number } {
 /** Options shared by every command that reads the store or state. */
 export function commonOptions(): Option[] {
   return [
-    new Option('--store <dir>', 'directory of Session YAML (watched recursively)').env('DOCKERLET_STORE').default('./sessions'),
+    new Option('--store <dir|git:url#ref:path>', 'desired state: a directory of Session YAML (watched recursively), or git:<url>[#<ref>][:<path>] for a Git repository the agent clones and polls')
+      .env('DOCKERLET_STORE')
+      .default('./sessions'),
     new Option('--state-dir <dir>', 'where status is kept (outside the store, so a Git checkout stays clean)')
       .env('DOCKERLET_STATE_DIR')
       .default(defaultStateDir()),
@@ -140,6 +151,10 @@ export function agentOptions(): Option[] {
       .env('DOCKERLET_HEARTBEAT_INTERVAL')
       .argParser(durationMs('--heartbeat-interval'))
       .default(5_000, '5s'),
+    new Option('--git-poll-interval <duration>', 'Git store: how often to fetch (POST /git/fetch fetches at once)')
+      .env('DOCKERLET_GIT_POLL_INTERVAL')
+      .argParser(durationMs('--git-poll-interval'))
+      .default(30_000, '30s'),
     new Option('--prune-empty-store', 'allow an empty store to remove every managed container').env('DOCKERLET_PRUNE_EMPTY_STORE').default(false),
     new Option('--leader-election <backend>', 'how replicas pick the one that reconciles (none: a single replica; file: replicas on ONE host; redis: anywhere)')
       .choices(LEADER_ELECTION_BACKENDS)
@@ -192,6 +207,7 @@ export interface RawAgentOptions extends RawCommonOptions {
   reconcileTimeout: number;
   stopTimeout: number;
   heartbeatInterval: number;
+  gitPollInterval: number;
   pruneEmptyStore: boolean | string;
   leaderElection?: LeaderElectionBackend;
   lockDir?: string;
@@ -224,17 +240,18 @@ export function configOrExit<T>(command: { error(message: string, options?: { ex
 }
 
 export function commonConfig(raw: RawCommonOptions): CommonConfig {
-  const storeDir = resolve(raw.store);
+  const store = parseStoreSpec(raw.store);
   const stateDir = resolve(raw.stateDir);
-  if (stateDir === storeDir || stateDir.startsWith(`${storeDir}/`)) {
-    throw new InvalidArgumentError(`--state-dir ${stateDir} is inside --store ${storeDir}; keep status outside the watched directory`);
+  if (store.kind === 'yaml' && (stateDir === store.dir || stateDir.startsWith(`${store.dir}/`))) {
+    throw new InvalidArgumentError(`--state-dir ${stateDir} is inside --store ${store.dir}; keep status outside the watched directory`);
   }
+  const storeDir = store.kind === 'yaml' ? store.dir : gitCurrentDir(stateDir, store);
   if (!/^[a-z0-9]([-a-z0-9.]{0,61}[a-z0-9])?$/.test(raw.agentName)) {
     throw new InvalidArgumentError(
       `--agent-name "${raw.agentName}" must be 1-63 lowercase letters, digits, '-' or '.', starting and ending with a letter or digit (it is used in labels and container names)`,
     );
   }
-  return { storeDir, stateDir, agentName: raw.agentName, dockerSocket: dockerSocketPath(raw.dockerSocket) };
+  return { store, storeDir, stateDir, agentName: raw.agentName, dockerSocket: dockerSocketPath(raw.dockerSocket) };
 }
 
 function truthy(value: boolean | string): boolean {
@@ -282,6 +299,7 @@ export function agentConfig(raw: RawAgentOptions & RawRedisOptions): AgentConfig
     reconcileTimeoutMs: raw.reconcileTimeout,
     stopTimeoutSeconds: raw.stopTimeout,
     heartbeatIntervalMs: raw.heartbeatInterval,
+    gitPollIntervalMs: raw.gitPollInterval,
     pruneEmptyStore: truthy(raw.pruneEmptyStore),
   };
   if (raw.leaderLedger) config.leaderLedger = resolve(raw.leaderLedger);

@@ -18,6 +18,7 @@ const sleeper = { command: ['sleep', 'infinity'] };
 
 async function configFor(world: AgentWorld, overrides: Partial<AgentConfig> = {}): Promise<AgentConfig> {
   return {
+    store: { kind: 'yaml', dir: world.storeDir },
     storeDir: world.storeDir,
     stateDir: world.stateDir,
     agentName: world.agentName,
@@ -31,6 +32,7 @@ async function configFor(world: AgentWorld, overrides: Partial<AgentConfig> = {}
     reconcileTimeoutMs: 60_000,
     stopTimeoutSeconds: 1,
     heartbeatIntervalMs: 1_000,
+    gitPollIntervalMs: 30_000,
     pruneEmptyStore: false,
     leaderElection: 'none',
     lockDir: world.stateDir,
