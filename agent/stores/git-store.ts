@@ -163,12 +163,22 @@ export class GitDesiredStore implements DesiredStore<Session> {
     if (this.lastApplied !== undefined) status.lastAppliedRevision = this.lastApplied;
     if (this.lastAppliedTime !== undefined) status.lastAppliedTime = this.lastAppliedTime;
     if (this.lastFetchTime !== undefined) status.lastFetchTime = this.lastFetchTime;
-    const problems = this.fetchError !== undefined || this.applyError !== undefined || this.lastApplied === undefined ? this.loadProblems() : this.yaml.loadProblems();
+    const problems = this.fetchError !== undefined || this.applyError !== undefined || this.lastApplied === undefined ? this.loadProblems() : this.revisionProblems();
     if (problems.length > 0) {
       const more = problems.length > MAX_REPORTED_PROBLEMS ? [`and ${problems.length - MAX_REPORTED_PROBLEMS} more`] : [];
       status.lastError = [...problems.slice(0, MAX_REPORTED_PROBLEMS), ...more].join('; ');
     }
     return status;
+  }
+
+  /**
+   * What the applied revision got refused: unusable files (which make the store incomplete) and
+   * objects whose newest version is invalid (each keeps its previous version), as file:line: why.
+   */
+  private revisionProblems(): string[] {
+    if (this.lastApplied === undefined) return [];
+    const objectProblems = this.yaml.list().flatMap((entry) => (entry.problem ? [entry.problem.message] : []));
+    return [...new Set([...this.yaml.loadProblems(), ...objectProblems])];
   }
 
   private schedulePoll(): void {
@@ -225,7 +235,7 @@ export class GitDesiredStore implements DesiredStore<Session> {
     this.refusedRevision = undefined;
     this.lastAppliedTime = rfc3339(this.now());
     this.applies?.inc({ result: 'success' });
-    const problems = this.yaml.loadProblems();
+    const problems = this.revisionProblems();
     this.logger.info({ revision: commit, sessions: this.yaml.list().length, problems: problems.length }, 'applied commit');
     await this.cache.prune([commit]).catch((error: unknown) => this.logger.debug({ err: error }, 'pruning old revisions failed'));
     return this.result(true, true);
@@ -241,7 +251,7 @@ export class GitDesiredStore implements DesiredStore<Session> {
   }
 
   private result(ok: boolean, applied = false): GitSyncResult {
-    const result: GitSyncResult = { ok, applied, problems: this.lastApplied === undefined ? [] : this.yaml.loadProblems() };
+    const result: GitSyncResult = { ok, applied, problems: this.revisionProblems() };
     if (this.revision !== undefined && this.fetchError === undefined) result.revision = this.revision;
     if (this.lastApplied !== undefined) result.lastAppliedRevision = this.lastApplied;
     const error = this.fetchError ?? this.applyError;
