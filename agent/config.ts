@@ -131,7 +131,7 @@ export function commonOptions(): Option[] {
 
 export function agentOptions(): Option[] {
   return [
-    new Option('--listen <host:port>', 'address for /metrics, /healthz and /readyz').env('DOCKERLET_LISTEN').default('127.0.0.1:9464'),
+    new Option('--listen <host:port>', 'address for /metrics, /healthz, /readyz (and POST /git/fetch with a Git store)').env('DOCKERLET_LISTEN').default('127.0.0.1:9464'),
     new Option('--log-format <format>', 'log format').choices(LOG_FORMATS).env('DOCKERLET_LOG_FORMAT').default('text'),
     new Option('--log-level <level>', 'log level').choices(LOG_LEVELS).env('DOCKERLET_LOG_LEVEL').default('info'),
     new Option('--workers <n>', 'Sessions reconciled in parallel').env('DOCKERLET_WORKERS').argParser(positiveInt('--workers')).default(8),
