@@ -51,7 +51,16 @@ export class GitCache {
     await this.ensureRepo();
     const source = this.spec.ref ?? 'HEAD';
     // "+": follow force-pushes too; the remote is the truth, whatever its history did.
-    await this.git(['fetch', '--quiet', '--no-tags', '--no-write-fetch-head', '--', this.spec.url, `+${source}:${TARGET_REF}`]);
+    const fetch = (): Promise<string> => this.git(['fetch', '--quiet', '--no-tags', '--no-write-fetch-head', '--', this.spec.url, `+${source}:${TARGET_REF}`]);
+    try {
+      await fetch();
+    } catch (error) {
+      // Replicas sharing a state dir share this cache: two fetches at once collide on the ref's
+      // lock file. Git's objects are safe to write concurrently; one retry settles the ref.
+      if (!(error instanceof GitError && /cannot lock ref|Unable to create .*\.lock/i.test(error.message))) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 100 + Math.random() * 400));
+      await fetch();
+    }
     return (await this.git(['rev-parse', '--verify', '--quiet', `${TARGET_REF}^{commit}`])).trim();
   }
 

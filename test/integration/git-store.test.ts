@@ -158,6 +158,20 @@ describe('Git store against a real repository and the real engine', () => {
     expect((await webhook()).body).toEqual({ ok: true, applied: true, revision: fourth, lastAppliedRevision: fourth, problems: [] });
     await eventually(async () => expect((await agentSource(store)).lastError).toBeUndefined());
     expect((await world.containers()).get('default/alpha')!.id).toBe(alphaKept);
+
+    // A file that does not even parse keeps all it defined; and with the store incomplete, a
+    // Session removed in the same commit is not collected either (nothing is deleted on doubt).
+    const gammaKept = (await world.containers()).get('default/gamma')!.id;
+    await remote.write('sessions/nested/gamma.yaml', 'apiVersion: dockerlet.dev/v1alpha1\nkind: Session\nmetadata: {name: gamma\n');
+    await remote.remove('sessions/delta.yaml');
+    const fifth = await remote.commitAndPush('gamma unparseable, delta removed');
+    const unparseable = await webhook();
+    expect(unparseable.body).toMatchObject({ ok: true, applied: true, lastAppliedRevision: fifth });
+    expect(unparseable.body.problems).toEqual([expect.stringMatching(/^nested\/gamma\.yaml:\d+(:\d+)?: /)]);
+    await a.resync();
+    await consistently(async () => expect(await states()).toEqual({ 'default/alpha': 'running', 'default/delta': 'running', 'default/gamma': 'running' }), { durationMs: 1_500 });
+    expect((await world.containers()).get('default/gamma')!.id).toBe(gammaKept);
+    expect(await applies(a)).toBe(5);
   });
 
   it('an unreachable remote deletes nothing and reports why; the next fetch that works applies what is new', async () => {
