@@ -232,5 +232,22 @@ describe('Git store against a real repository and the real engine', () => {
     expect((await webhook()).body).toMatchObject({ ok: true, applied: false, revision: second, lastAppliedRevision: second });
     expect(await applies(a)).toBe(0);
     await consistently(async () => expect(await world.containers()).toEqual(ids), { durationMs: 1_000 });
+
+    // A commit without the store's path applies nothing at all, is not retried, and deletes nothing.
+    await remote.remove('s/alpha.yaml');
+    await remote.remove('s/beta.yaml');
+    await remote.write('elsewhere.txt', 'moved out\n');
+    const third = await remote.commitAndPush('no s/ any more', 'trunk');
+    const refused = await webhook();
+    expect(refused.status).toBe(502);
+    expect(refused.body).toMatchObject({ ok: false, applied: false, revision: third, lastAppliedRevision: second, error: `path "s" does not exist in commit ${third.slice(0, 12)}` });
+    expect(await applies(a, 'error')).toBe(1);
+    await eventually(async () => expect((await agentSource(store)).lastError).toContain('path "s" does not exist'));
+    await a.resync();
+    await consistently(async () => expect(await world.containers()).toEqual(ids), { durationMs: 1_500 });
+    // Polls go on (every 300 ms) without trying that commit again.
+    const fetched = metricValue(await a.registry.metrics(), 'dockerlet_git_fetches_total', { result: 'success' });
+    await eventually(async () => expect(metricValue(await a.registry.metrics(), 'dockerlet_git_fetches_total', { result: 'success' })).toBeGreaterThan(fetched + 2));
+    expect(await applies(a, 'error')).toBe(1);
   });
 });
