@@ -102,8 +102,14 @@ export class GitDesiredStore implements DesiredStore<Session> {
     this.stopped = false;
     // What an earlier run applied is served at once, so an unreachable remote at start-up is not an empty store.
     this.lastApplied = await this.cache.currentRevision();
-    if (this.lastApplied !== undefined) await this.loadYaml();
-    await this.sync();
+    if (this.lastApplied === undefined) {
+      // Nothing to serve before the first fetch: start-up waits for it (well or not).
+      await this.sync();
+    } else {
+      // Serve what we have now; a slow or unreachable remote must not hold up the agent's start.
+      await this.loadYaml();
+      void this.sync();
+    }
     this.schedulePoll();
   }
 
@@ -132,15 +138,7 @@ export class GitDesiredStore implements DesiredStore<Session> {
   }
 
   loadProblems(): string[] {
-    const keeping = this.lastApplied === undefined ? 'no revision applied yet' : `keeping revision ${short(this.lastApplied)}`;
-    const problems: string[] = [];
-    if (this.fetchError !== undefined) problems.push(`git fetch of ${redactUrl(this.spec.url)} failed (${keeping}): ${this.fetchError}`);
-    if (this.applyError !== undefined) problems.push(`cannot apply commit ${short(this.refusedRevision ?? this.revision ?? '')} (${keeping}): ${this.applyError}`);
-    if (this.lastApplied === undefined) {
-      if (problems.length === 0) problems.push(`${keeping}`);
-      return problems;
-    }
-    return [...problems, ...this.yaml.loadProblems()];
+    return [...this.sourceProblems(), ...(this.lastApplied === undefined ? [] : this.yaml.loadProblems())];
   }
 
   list(): DesiredEntry<Session>[] {
@@ -163,12 +161,22 @@ export class GitDesiredStore implements DesiredStore<Session> {
     if (this.lastApplied !== undefined) status.lastAppliedRevision = this.lastApplied;
     if (this.lastAppliedTime !== undefined) status.lastAppliedTime = this.lastAppliedTime;
     if (this.lastFetchTime !== undefined) status.lastFetchTime = this.lastFetchTime;
-    const problems = this.fetchError !== undefined || this.applyError !== undefined || this.lastApplied === undefined ? this.loadProblems() : this.revisionProblems();
+    const problems = [...this.sourceProblems(), ...this.revisionProblems()];
     if (problems.length > 0) {
       const more = problems.length > MAX_REPORTED_PROBLEMS ? [`and ${problems.length - MAX_REPORTED_PROBLEMS} more`] : [];
       status.lastError = [...problems.slice(0, MAX_REPORTED_PROBLEMS), ...more].join('; ');
     }
     return status;
+  }
+
+  /** Why the repository's newest commit is not what the store holds (fetch or apply failed, nothing applied yet). */
+  private sourceProblems(): string[] {
+    const keeping = this.lastApplied === undefined ? 'no revision applied yet' : `keeping revision ${short(this.lastApplied)}`;
+    const problems: string[] = [];
+    if (this.fetchError !== undefined) problems.push(`git fetch of ${redactUrl(this.spec.url)} failed (${keeping}): ${this.fetchError}`);
+    if (this.applyError !== undefined) problems.push(`cannot apply commit ${short(this.refusedRevision ?? this.revision ?? '')} (${keeping}): ${this.applyError}`);
+    if (this.lastApplied === undefined && problems.length === 0) problems.push(keeping);
+    return problems;
   }
 
   /**

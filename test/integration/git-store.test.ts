@@ -182,7 +182,7 @@ describe('Git store against a real repository and the real engine', () => {
     const first = await remote.commitAndPush('two sessions');
     // A local path, no ref (the remote's HEAD branch), no path (the repository root).
     const store = `git:${remote.bare}`;
-    const a = await start(store);
+    let a = await start(store);
     await eventually(async () => expect(await states()).toEqual({ 'default/alpha': 'running', 'default/beta': 'running' }), { timeoutMs: 30_000 });
     const before = await world.containers();
 
@@ -201,10 +201,19 @@ describe('Git store against a real repository and the real engine', () => {
     await a.resync();
     await consistently(async () => expect(await world.containers()).toEqual(before), { durationMs: 1_500 });
 
+    // Restarted while the remote is still gone: it serves the revision it applied, deletes nothing.
+    await a.stop();
+    agent = undefined;
+    a = await start(store);
+    await eventually(async () => expect(metricValue(await a.registry.metrics(), 'dockerlet_git_fetches_total', { result: 'error' })).toBe(1));
+    await a.resync();
+    await consistently(async () => expect(await world.containers()).toEqual(before), { durationMs: 1_500 });
+    await eventually(async () => expect(await agentSource(store)).toMatchObject({ lastAppliedRevision: first, lastError: expect.stringMatching(/^git fetch of .* failed/) }));
+
     await rename(moved, remote.bare);
     expect((await webhook()).body).toMatchObject({ ok: true, applied: true, revision: second, lastAppliedRevision: second });
     await eventually(async () => expect(await states()).toEqual({ 'default/alpha': 'running' }), { timeoutMs: 30_000 });
-    expect(await applies(a)).toBe(2);
+    expect(await applies(a)).toBe(1);
   });
 
   it('polls on its own interval, and after a restart applies nothing it applied before', async () => {
