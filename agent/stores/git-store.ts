@@ -34,9 +34,12 @@ export interface GitSyncResult {
   problems: string[];
 }
 
+/** What the store needs of its cache (agent/git/git-cache.ts); tests give a fake. */
+export type GitRevisions = Pick<GitCache, 'fetch' | 'currentRevision' | 'materialise' | 'activate' | 'prune'>;
+
 export interface GitDesiredStoreOptions {
   spec: GitStoreSpec;
-  cache: GitCache;
+  cache: GitRevisions;
   /** Reads `cache.currentLink`, with watching off: it reloads when told to, after a swap. */
   yaml: YamlDirectoryStore;
   logger: Logger;
@@ -51,7 +54,7 @@ const MAX_REPORTED_PROBLEMS = 5;
 
 export class GitDesiredStore implements DesiredStore<Session> {
   private readonly spec: GitStoreSpec;
-  private readonly cache: GitCache;
+  private readonly cache: GitRevisions;
   private readonly yaml: YamlDirectoryStore;
   private readonly logger: Logger;
   private readonly pollIntervalMs: number;
