@@ -47,11 +47,16 @@ export class GitCache {
   }
 
   /** Fetches the ref and returns the commit it names now. Throws GitError when the remote cannot be read. */
-  async fetch(): Promise<string> {
+  async fetch(signal?: AbortSignal): Promise<string> {
     await this.ensureRepo();
     const source = this.spec.ref ?? 'HEAD';
     // "+": follow force-pushes too; the remote is the truth, whatever its history did.
-    const fetch = (): Promise<string> => this.git(['fetch', '--quiet', '--no-tags', '--no-write-fetch-head', '--', this.spec.url, `+${source}:${TARGET_REF}`]);
+    const fetch = (): Promise<string> =>
+      runGit(['fetch', '--quiet', '--no-tags', '--no-write-fetch-head', '--', this.spec.url, `+${source}:${TARGET_REF}`], {
+        gitDir: this.repoDir,
+        timeoutMs: this.timeoutMs,
+        ...(signal ? { signal } : {}),
+      });
     try {
       await fetch();
     } catch (error) {

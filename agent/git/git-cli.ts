@@ -22,6 +22,8 @@ export interface GitRunOptions {
   timeoutMs: number;
   /** Raw stdout as a Buffer (archives). Default: utf8 text. */
   binary?: boolean;
+  /** Kills git when aborted (the agent stopping mid-fetch). */
+  signal?: AbortSignal;
 }
 
 // Never wait for a person: an agent has no terminal. askPass=true answers every credential prompt
@@ -36,7 +38,7 @@ export function runGit(args: readonly string[], options: GitRunOptions): Promise
     execFile(
       'git',
       full,
-      { timeout: options.timeoutMs, killSignal: 'SIGKILL', maxBuffer: 256 * 1024 * 1024, encoding: options.binary ? 'buffer' : 'utf8', windowsHide: true },
+      { timeout: options.timeoutMs, killSignal: 'SIGKILL', maxBuffer: 256 * 1024 * 1024, encoding: options.binary ? 'buffer' : 'utf8', windowsHide: true, ...(options.signal ? { signal: options.signal } : {}) },
       (error, stdout, stderr) => {
         if (!error) {
           resolve(stdout);
@@ -45,7 +47,8 @@ export function runGit(args: readonly string[], options: GitRunOptions): Promise
         const code = (error as NodeJS.ErrnoException).code;
         const text = (Buffer.isBuffer(stderr) ? stderr.toString('utf8') : stderr).trim();
         let message: string;
-        if (code === 'ENOENT') message = 'the git command is not installed (Debian/Ubuntu: apt-get install git)';
+        if (options.signal?.aborted) message = `git ${args[0] ?? ''} cancelled: the agent is stopping`;
+        else if (code === 'ENOENT') message = 'the git command is not installed (Debian/Ubuntu: apt-get install git)';
         else if (error.killed) message = `git ${args[0] ?? ''} timed out after ${Math.round(options.timeoutMs / 1000)}s`;
         else message = lastLines(text) || error.message;
         reject(new GitError(message, args, code));

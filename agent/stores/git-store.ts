@@ -77,6 +77,8 @@ export class GitDesiredStore implements DesiredStore<Session> {
   private queued: Promise<GitSyncResult> | undefined;
   private pollTimer: NodeJS.Timeout | undefined;
   private stopped = false;
+  /** Aborted by stop(): a fetch hanging on an unreachable host must not hold up the agent's exit. */
+  private lifetime = new AbortController();
 
   constructor(options: GitDesiredStoreOptions) {
     this.spec = options.spec;
@@ -103,6 +105,7 @@ export class GitDesiredStore implements DesiredStore<Session> {
 
   async start(): Promise<void> {
     this.stopped = false;
+    this.lifetime = new AbortController();
     // What an earlier run applied is served at once, so an unreachable remote at start-up is not an empty store.
     this.lastApplied = await this.cache.currentRevision();
     if (this.lastApplied === undefined) {
@@ -111,7 +114,7 @@ export class GitDesiredStore implements DesiredStore<Session> {
     } else {
       // Serve what we have now; a slow or unreachable remote must not hold up the agent's start.
       await this.loadYaml();
-      void this.sync();
+      this.sync().catch((error: unknown) => this.logger.error({ err: error }, 'git sync failed'));
     }
     this.schedulePoll();
   }
@@ -119,6 +122,7 @@ export class GitDesiredStore implements DesiredStore<Session> {
   async stop(): Promise<void> {
     this.stopped = true;
     clearTimeout(this.pollTimer);
+    this.lifetime.abort();
     await this.tail;
     await this.yaml.stop();
   }
@@ -195,7 +199,9 @@ export class GitDesiredStore implements DesiredStore<Session> {
   private schedulePoll(): void {
     if (this.stopped) return;
     this.pollTimer = setTimeout(() => {
-      void this.sync().finally(() => this.schedulePoll());
+      this.sync()
+        .catch((error: unknown) => this.logger.error({ err: error }, 'git sync failed'))
+        .finally(() => this.schedulePoll());
     }, this.pollIntervalMs);
     this.pollTimer.unref();
   }
@@ -206,8 +212,10 @@ export class GitDesiredStore implements DesiredStore<Session> {
     this.lastFetchTime = rfc3339(this.now());
     let commit: string;
     try {
-      commit = await this.cache.fetch();
+      commit = await this.cache.fetch(this.lifetime.signal);
     } catch (error) {
+      // Cancelled by stop(): not a problem of the remote.
+      if (this.stopped) return this.result(false);
       const message = describeError(error);
       if (message !== this.fetchError) this.logger.warn({ problem: message, keeping: this.lastApplied }, 'git fetch failed; keeping the last applied revision');
       this.fetchError = message;
