@@ -23,6 +23,7 @@ import { startHttpServer } from './http-server.ts';
 import type { LeaderWork } from './leader-work.ts';
 import { startLeaderWork } from './leader-work.ts';
 import { openYamlStore } from './stores/open-yaml-store.ts';
+import { openSwarmContext } from './swarm/context.ts';
 import { waitForEngine } from './wait-for-engine.ts';
 
 export { STATE_FILES } from './backends.ts';
@@ -52,7 +53,9 @@ export function replicaIdentity(): string {
 
 export async function startAgent(config: AgentConfig, deps: AgentDeps): Promise<RunningAgent> {
   const clock = deps.clock ?? systemClock;
-  const identity = replicaIdentity();
+  // In a swarm the identity is this replica's task, found from its own container (never DNS).
+  const swarm = await openSwarmContext(config.leaderElection, { socketPath: config.dockerSocket, logger: deps.logger });
+  const identity = config.leaderElection === 'swarm' && swarm ? swarm.identity : replicaIdentity();
   const logger = deps.logger.child({ identity });
   const lifetime = new AbortController();
   const registry = new Registry();
@@ -67,7 +70,7 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps): Promise<
     join(config.stateDir, STATE_FILES.agent),
     `${JSON.stringify({ agentName: config.agentName, storeDir: config.storeDir, listen: `${config.listenHost}:${config.listenPort}`, redis: config.redis?.url }, null, 2)}\n`,
   );
-  const backends = await openBackends(config, identity, { logger, clock, registry });
+  const backends = await openBackends(config, identity, { logger, clock, registry, ...(swarm ? { swarm } : {}) });
   await Promise.all([backends.sessions.load(), backends.agents.load()]);
   const opened = await openYamlStore({ dir: config.storeDir, stateDir: config.stateDir, logger: logger.child({ component: 'store' }) });
   const store = opened.store;

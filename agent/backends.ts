@@ -1,5 +1,5 @@
 // Builds what the configuration chooses: where status lives (state dir or Redis), how replicas
-// elect a leader (none, file, redis) and how they see each other. The agent only wires the result.
+// elect a leader (none, file, redis, swarm) and how they see each other. The agent only wires the result.
 import { join } from 'node:path';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
@@ -15,7 +15,12 @@ import { parseAgentStatus } from './agent-record.ts';
 import type { AgentConfig, RedisConfig } from './config.ts';
 import { FileLeaseLock } from './leader/file-lock.ts';
 import { NoLeaderElection } from './leader/none.ts';
+import { FileLockRefused } from './leader/file-lock-host.ts';
 import { RedisLeaseLock } from './leader/redis-lock.ts';
+import { SwarmLeaseLock } from './leader/swarm-lock.ts';
+import type { SwarmContext } from './swarm/context.ts';
+import { swarmReplicas } from './swarm/peers.ts';
+import { fileBackendRefusal } from './swarm/placement.ts';
 import type { ReplicaRegistry } from './replicas.ts';
 import { fileReplicas, redisReplicas, soloReplica } from './replicas.ts';
 import { FileStatusStore } from './stores/file-status-store.ts';
@@ -91,8 +96,12 @@ export async function redisReady(redis: Redis, logger: Logger): Promise<void> {
   });
 }
 
-export async function openBackends(config: AgentConfig, identity: string, deps: { logger: Logger; clock: Clock; registry: Registry }): Promise<Backends> {
-  const { logger, clock, registry } = deps;
+export async function openBackends(
+  config: AgentConfig,
+  identity: string,
+  deps: { logger: Logger; clock: Clock; registry: Registry; swarm?: SwarmContext },
+): Promise<Backends> {
+  const { logger, clock, registry, swarm } = deps;
   const redis = config.redis ? await openRedis(config.redis, logger.child({ component: 'redis' })) : undefined;
   if (redis) await redisReady(redis, logger);
   const sessions: ManagedStatusStore<SessionStatus> = redis
@@ -120,6 +129,13 @@ export async function openBackends(config: AgentConfig, identity: string, deps: 
       replicas = soloReplica(identity);
       break;
     case 'file': {
+      if (swarm) {
+        // In a Swarm service whose replicas may land on several nodes, each node would have its
+        // own lock file (FIELD-NOTES #1): refuse before electing anyone.
+        const service = await swarm.api.inspectService(swarm.self.serviceId);
+        const refusal = fileBackendRefusal(service.name, service.spec);
+        if (refusal) throw new FileLockRefused(refusal);
+      }
       const lock = new FileLeaseLock({ dir: config.lockDir, logger: electorDeps.logger });
       // Refuse a lock directory shared across hosts now, at start, rather than electing two leaders.
       await lock.verify();
@@ -133,6 +149,14 @@ export async function openBackends(config: AgentConfig, identity: string, deps: 
       const lock = new RedisLeaseLock({ redis, key: REDIS_KEYS.leader(config.agentName) });
       elector = new LeaseLeaderElector({ ...electorDeps, lock });
       replicas = redisReplicas(redis, REDIS_KEYS.replicas(config.agentName), identity, config.livenessGraceMs, clock);
+      lockToClose = lock;
+      break;
+    }
+    case 'swarm': {
+      if (!swarm) throw new Error('swarm leader election needs the agent to run as a Swarm task');
+      const lock = new SwarmLeaseLock({ api: swarm.api, serviceId: swarm.self.serviceId, clock });
+      elector = new LeaseLeaderElector({ ...electorDeps, lock });
+      replicas = swarmReplicas(swarm.api, { id: swarm.self.serviceId, name: swarm.self.serviceName });
       lockToClose = lock;
       break;
     }

@@ -4,7 +4,7 @@ import { hostname, homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { InvalidArgumentError, Option } from 'commander';
 
-export const LEADER_ELECTION_BACKENDS = ['none', 'file', 'redis'] as const;
+export const LEADER_ELECTION_BACKENDS = ['none', 'file', 'redis', 'swarm'] as const;
 export type LeaderElectionBackend = (typeof LEADER_ELECTION_BACKENDS)[number];
 
 export const LOG_FORMATS = ['json', 'text'] as const;
@@ -141,7 +141,7 @@ export function agentOptions(): Option[] {
       .argParser(durationMs('--heartbeat-interval'))
       .default(5_000, '5s'),
     new Option('--prune-empty-store', 'allow an empty store to remove every managed container').env('DOCKERLET_PRUNE_EMPTY_STORE').default(false),
-    new Option('--leader-election <backend>', 'how replicas pick the one that reconciles (none: a single replica; file: replicas on ONE host; redis: anywhere)')
+    new Option('--leader-election <backend>', 'how replicas pick the one that reconciles (none: a single replica; file: replicas on ONE host; redis: anywhere; swarm: replicas of one Swarm service, lease in Swarm itself)')
       .choices(LEADER_ELECTION_BACKENDS)
       .env('DOCKERLET_LEADER_ELECTION'),
     new Option('--lock-dir <dir>', 'file backend: lock directory shared by the replicas on this host (default: --state-dir)').env('DOCKERLET_LOCK_DIR'),

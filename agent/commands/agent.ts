@@ -3,6 +3,8 @@ import { agentConfig, agentOptions, commonOptions, configOrExit } from '../confi
 import type { RawAgentOptions, RawRedisOptions } from '../config.ts';
 import { startAgent } from '../agent.ts';
 import { createLogger } from '../logger.ts';
+import { FileLockRefused } from '../leader/file-lock-host.ts';
+import { NotASwarmTaskError } from '../swarm/context.ts';
 
 export function agentCommand(): Command {
   const command = new Command('agent')
@@ -21,7 +23,14 @@ SIGINT or SIGTERM stops the agent; running containers keep running and are adopt
   return command.action(async (raw: RawAgentOptions & RawRedisOptions) => {
     const config = configOrExit(command, () => agentConfig(raw));
     const logger = createLogger(config.logFormat, config.logLevel);
-    const agent = await startAgent(config, { logger });
+    const agent = await startAgent(config, { logger }).catch((error: unknown) => {
+      // A refusal to start is the user's to fix: one line naming the flag, exit status 2.
+      if (error instanceof FileLockRefused || error instanceof NotASwarmTaskError) {
+        logger.flush();
+        return command.error(`error: ${error.message}`, { exitCode: 2 });
+      }
+      throw error;
+    });
     const shutdown = (signal: string): void => {
       logger.info({ signal }, 'signal received');
       agent.stop().catch((error: unknown) => logger.error({ err: error }, 'stop failed'));
