@@ -154,7 +154,7 @@ export async function openBackends(
     }
     case 'swarm': {
       if (!swarm) throw new Error('swarm leader election needs the agent to run as a Swarm task');
-      const lock = new SwarmLeaseLock({ api: swarm.api, serviceId: swarm.self.serviceId, clock });
+      const lock = new SwarmLeaseLock({ api: swarm.api, serviceId: swarm.self.serviceId, ownTaskId: swarm.self.taskId, clock });
       elector = new LeaseLeaderElector({ ...electorDeps, lock });
       replicas = swarmReplicas(swarm.api, { id: swarm.self.serviceId, name: swarm.self.serviceName });
       lockToClose = lock;

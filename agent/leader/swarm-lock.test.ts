@@ -127,4 +127,36 @@ describe('SwarmLeaseLock', () => {
     const second = await lock().tryAcquireOrRenew('b', LEASE_MS);
     expect(second?.token).toBeGreaterThan(first?.token ?? Infinity);
   });
+
+  describe('a holder Swarm reports dead', () => {
+    const task = (id: string, state: string) => ({ id, serviceId: SERVICE, slot: 1, desiredState: 'running', state, addresses: [] });
+
+    it.each(['failed', 'complete', 'shutdown', 'rejected'])('frees the lease at once when the holder task is %s, with a greater token', async (state) => {
+      api.tasks.push(task('task-a', 'running'));
+      const a = new SwarmLeaseLock({ api, serviceId: SERVICE, clock, ownTaskId: 'task-a' });
+      const b = new SwarmLeaseLock({ api, serviceId: SERVICE, clock, ownTaskId: 'task-b' });
+      const first = await a.tryAcquireOrRenew('a', LEASE_MS);
+      expect(api.labels(SERVICE)['dockerlet.dev/lease.holder-task']).toBe('task-a');
+      expect(await b.tryAcquireOrRenew('b', LEASE_MS)).toBeUndefined();
+      api.tasks[0]!.state = state;
+      const second = await b.tryAcquireOrRenew('b', LEASE_MS);
+      expect(second?.token).toBeGreaterThan(first?.token ?? Infinity);
+      expect(api.labels(SERVICE)['dockerlet.dev/lease.holder-task']).toBe('task-b');
+    });
+
+    it('frees it when the holder task no longer exists', async () => {
+      const a = new SwarmLeaseLock({ api, serviceId: SERVICE, clock, ownTaskId: 'gone' });
+      await a.tryAcquireOrRenew('a', LEASE_MS);
+      expect(await lock().tryAcquireOrRenew('b', LEASE_MS)).toBeDefined();
+    });
+
+    it.each(['running', 'orphaned', 'remove', 'starting'])('waits the lease out when the holder task is %s (it may still run)', async (state) => {
+      api.tasks.push(task('task-a', state));
+      await new SwarmLeaseLock({ api, serviceId: SERVICE, clock, ownTaskId: 'task-a' }).tryAcquireOrRenew('a', LEASE_MS);
+      const b = lock();
+      expect(await b.tryAcquireOrRenew('b', LEASE_MS)).toBeUndefined();
+      clock.advance(LEASE_MS);
+      expect(await b.tryAcquireOrRenew('b', LEASE_MS)).toBeDefined();
+    });
+  });
 });

@@ -9,6 +9,13 @@
 // clock, and takes the lease over once it has seen no change for the lease duration. Clock skew
 // between nodes therefore cannot make a lease look expired early.
 //
+// One addition to client-go's rule, because Swarm can prove a holder dead: the holder records its
+// task ID, and when Swarm reports that task in a terminal state its node's executor has seen the
+// container exit (failed, complete, shutdown, rejected) or the task is gone from the store, so
+// the lease is free at once instead of after the lease duration (`docker rm -f` of the leader
+// fails over in about a retry period). "orphaned" and "remove" do not count: a node cut off from
+// the managers may still run that container.
+//
 // The fencing token is the last one handed out plus one, floored at the service's version index
 // (Raft's index only grows), kept in a label that release leaves in place: tokens grow across
 // releases, and even if someone wiped the labels or recreated the service.
@@ -26,8 +33,13 @@ export interface SwarmLeaseLockOptions {
   serviceId: string;
   /** Label prefix; several elections on one service need different ones. */
   labelPrefix?: string;
+  /** This replica's own task, recorded with the lease so standbys can see when its holder died. */
+  ownTaskId?: string;
   clock?: Clock;
 }
+
+/** Task states the node reports after the container stopped (or never ran): the holder is dead. */
+export const DEAD_TASK_STATES: ReadonlySet<string> = new Set(['complete', 'failed', 'shutdown', 'rejected']);
 
 /** The lease as its labels say. */
 export interface SwarmLeaseRecord {
@@ -36,6 +48,8 @@ export interface SwarmLeaseRecord {
   token: number;
   renewTimeMs?: number;
   leaseDurationMs?: number;
+  /** The holder's Swarm task, when it runs in one. */
+  holderTask?: string;
 }
 
 // A conflict means someone else wrote between our read and our write (a competitor, or an
@@ -47,7 +61,8 @@ export class SwarmLeaseLock implements LeaseLock {
   readonly #api: SwarmApi;
   readonly #serviceId: string;
   readonly #clock: Clock;
-  readonly #labels: { holder: string; token: string; renewTime: string; duration: string };
+  readonly #labels: { holder: string; token: string; renewTime: string; duration: string; holderTask: string };
+  readonly #ownTaskId: string | undefined;
   /** The record as last seen, and when (our clock) it was first seen like that. */
   #observed: { key: string; atMs: number } | undefined;
 
@@ -57,7 +72,8 @@ export class SwarmLeaseLock implements LeaseLock {
     this.#api = options.api;
     this.#serviceId = options.serviceId;
     this.#clock = options.clock ?? systemClock;
-    this.#labels = { holder: `${prefix}.holder`, token: `${prefix}.token`, renewTime: `${prefix}.renew-time`, duration: `${prefix}.duration-ms` };
+    this.#labels = { holder: `${prefix}.holder`, token: `${prefix}.token`, renewTime: `${prefix}.renew-time`, duration: `${prefix}.duration-ms`, holderTask: `${prefix}.holder-task` };
+    this.#ownTaskId = options.ownTaskId;
     this.description = `swarm lease on service ${options.serviceId} (labels ${prefix}.*)`;
   }
 
@@ -68,12 +84,12 @@ export class SwarmLeaseLock implements LeaseLock {
       let token: number;
       if (record.holder === identity && record.token > 0) {
         token = record.token;
-      } else if (record.holder && !this.#expired(record, leaseDurationMs, now)) {
+      } else if (record.holder && !this.#expired(record, leaseDurationMs, now) && !(await this.#holderDead(record))) {
         return { done: true, value: undefined };
       } else {
         token = Math.max(record.token + 1, service.version);
       }
-      const next: SwarmLeaseRecord = { holder: identity, token, renewTimeMs: now, leaseDurationMs };
+      const next: SwarmLeaseRecord = { holder: identity, token, renewTimeMs: now, leaseDurationMs, ...(this.#ownTaskId ? { holderTask: this.#ownTaskId } : {}) };
       await this.#api.setServiceLabels(service, this.#write(service, next));
       this.#observe(next, now);
       return { done: true, value: { token } };
@@ -112,6 +128,13 @@ export class SwarmLeaseLock implements LeaseLock {
     }
   }
 
+  /** Swarm says the holder's task has ended (or no longer exists): its process is gone. */
+  async #holderDead(record: SwarmLeaseRecord): Promise<boolean> {
+    if (!record.holderTask) return false;
+    const task = await this.#api.inspectTask(record.holderTask);
+    return task === undefined || DEAD_TASK_STATES.has(task.state);
+  }
+
   #expired(record: SwarmLeaseRecord, leaseDurationMs: number, now: number): boolean {
     const duration = record.leaseDurationMs ?? leaseDurationMs;
     return this.#observed === undefined || now >= this.#observed.atMs + duration;
@@ -131,6 +154,8 @@ export class SwarmLeaseLock implements LeaseLock {
     if (renewTime !== undefined) record.renewTimeMs = renewTime;
     const duration = nonNegative(labels[this.#labels.duration]);
     if (duration) record.leaseDurationMs = duration;
+    const holderTask = labels[this.#labels.holderTask];
+    if (holderTask) record.holderTask = holderTask;
     return record;
   }
 
@@ -142,6 +167,7 @@ export class SwarmLeaseLock implements LeaseLock {
     if (record.holder) labels[this.#labels.holder] = record.holder;
     if (record.renewTimeMs !== undefined) labels[this.#labels.renewTime] = String(record.renewTimeMs);
     if (record.leaseDurationMs !== undefined) labels[this.#labels.duration] = String(record.leaseDurationMs);
+    if (record.holderTask) labels[this.#labels.holderTask] = record.holderTask;
     return labels;
   }
 }

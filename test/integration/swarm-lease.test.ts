@@ -100,6 +100,30 @@ describe('SwarmLeaseLock on a real service', () => {
   });
 });
 
+describe('SwarmLeaseLock and a holder Swarm reports dead', () => {
+  it('frees the lease as soon as the holder task container is force-removed, long before the lease expires', async () => {
+    const serviceId = await createSleepService(runId, runId);
+    const [task] = await runningTasks(runId, 1);
+    const longLease = 120_000;
+    const a = new SwarmLeaseLock({ api, serviceId, ownTaskId: task!.id });
+    const b = new SwarmLeaseLock({ api, serviceId });
+    const first = await a.tryAcquireOrRenew('a', longLease);
+    expect(await b.tryAcquireOrRenew('b', longLease)).toBeUndefined();
+    const killedAt = Date.now();
+    await dockerCli(['rm', '--force', task!.containerId]);
+    const second = await eventually(
+      async () => {
+        const grant = await b.tryAcquireOrRenew('b', longLease);
+        expect(grant).toBeDefined();
+        return grant!;
+      },
+      { timeoutMs: 30_000, intervalMs: 250 },
+    );
+    expect(Date.now() - killedAt).toBeLessThan(longLease / 4);
+    expect(second.token).toBeGreaterThan(first?.token ?? Infinity);
+  });
+});
+
 /** A lock whose release does nothing: stopping its elector then looks like a killed task. */
 function withoutRelease(lock: LeaseLock): LeaseLock {
   return {
