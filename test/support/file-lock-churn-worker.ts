@@ -35,18 +35,20 @@ const logger = pino(
   },
 );
 const ledger = new FileLeadershipLedger(ledgerPath);
+/** Acquire-or-renew calls answered in this process, across all its replicas. */
+let calls = 0;
 /** `identity token` pairs already reported: a renewal is not a new grant. */
 const tokensGranted = new Set<string>();
 const pause = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**
- * The real lock, except that every fifth acquire-or-renew answers only after the elector's bound:
- * the call has taken (or kept) the flock and maybe a token, and the elector has given up on it.
+ * The real lock, except that every fifth acquire-or-renew in this process answers only after the
+ * elector's bound: the call has taken (or kept) the flock and maybe a token, and the elector has
+ * given up on it.
  * That happens on any loaded machine; here it happens on a quiet one too.
  */
 class LateAnswers implements LeaseLock {
   readonly description: string;
-  #calls = 0;
   constructor(readonly inner: FileLeaseLock) {
     this.description = inner.description;
   }
@@ -59,8 +61,8 @@ class LateAnswers implements LeaseLock {
       tokensGranted.add(`${identity} ${answer.token}`);
       summary.acquisitions += 1;
     }
-    this.#calls += 1;
-    if (this.#calls % 5 === 0) {
+    calls += 1;
+    if (calls % 5 === 0) {
       summary.delayed += 1;
       await pause(CHURN_TIMINGS.retryPeriodMs * (1 + Math.random()));
     }
@@ -89,23 +91,25 @@ async function slot(index: number): Promise<void> {
     // after a while as a standby (its abandoned calls may still hold the flock when it stops).
     let lifeEnd = Date.now() + 100 + Math.random() * 500;
     let ledAt: number | undefined;
+    let killed = false;
+    let heldSince: number | undefined;
     while (Date.now() < lifeEnd && !stopping()) {
       await pause(10);
       if (ledAt === undefined && replica.leading()) {
         ledAt = Date.now();
         lifeEnd = Math.min(lifeEnd, ledAt + Math.random() * 150);
       }
-      // The zombie case: the helper dies while the replica leads, or while a call the elector
-      // abandoned holds the flock for it.
-      if (killHelpers && Math.random() < (replica.leading() ? 0.05 : 0.01)) {
-        const pid = lock.helperPid();
-        if (pid !== undefined) {
-          try {
-            process.kill(pid, 'SIGKILL');
-            summary.helperKills += 1;
-          } catch {
-            // Already gone.
-          }
+      // The zombie case, in every other generation: the helper dies while the replica leads, or
+      // while a call the elector abandoned holds the flock for it.
+      const pid = lock.helperPid();
+      if (pid !== undefined) heldSince ??= Date.now();
+      if (killHelpers && generation % 2 === 1 && !killed && pid !== undefined && (replica.leading() || Date.now() - heldSince! >= 30)) {
+        killed = true;
+        try {
+          process.kill(pid, 'SIGKILL');
+          summary.helperKills += 1;
+        } catch {
+          // Already gone.
         }
       }
     }
