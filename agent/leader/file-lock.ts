@@ -6,7 +6,13 @@
 // provably dead (same kernel and pid namespace, pid gone) the taker leads at once; otherwise (its
 // helper was killed but it may still be acting, or it lives in another container) the taker holds
 // the flock but waits until the previous lease has run out, as with any other backend.
-import { mkdir, readFile, stat, statfs } from 'node:fs/promises';
+//
+// Safety rests on the flock alone: a token is read, incremented and written (fsync'd) only while
+// our helper holds it, and a call grants a lease only if the flock was still ours after its last
+// write. The `released` file that a release touches is only a hint that wakes standbys early.
+import { watch } from 'node:fs';
+import type { FSWatcher } from 'node:fs';
+import { mkdir, readFile, stat, statfs, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { LeaseGrant, LeaseHolder, LeaseLock } from '../../reconciler/leader.ts';
@@ -17,6 +23,9 @@ import { spawnFlockHelper } from './flock-helper.ts';
 import type { FlockHelper } from './flock-helper.ts';
 
 export { FileLockRefused } from './file-lock-host.ts';
+
+/** Touched after every release, once the flock is free: what waiting standbys watch. */
+export const RELEASED_FILE = 'released';
 
 export interface FileLeaseLockOptions {
   /** A directory on a local filesystem that all replicas on this host mount. Created if missing. */
@@ -56,6 +65,9 @@ export class FileLeaseLock implements LeaseLock {
   #verified: Promise<HostIdentity> | undefined;
   #held: Held | undefined;
   #waitingLogged = false;
+  /** Watches the directory for RELEASED_FILE (onReleased); opened on first use. */
+  #watcher: FSWatcher | undefined;
+  readonly #releaseListeners = new Set<() => void>();
   // One operation at a time: a call the elector gave up on may still be running.
   #serial: Promise<unknown> = Promise.resolve();
 
@@ -95,6 +107,11 @@ export class FileLeaseLock implements LeaseLock {
         await this.#writeHolder(held, await this.#verify(), true);
       }
       await this.#drop();
+      // Only now is the flock free: wake standbys (onReleased). Written after, never before; a
+      // standby woken by it still takes the lock through tryAcquireOrRenew like any other time.
+      await writeFile(join(this.dir, RELEASED_FILE), `${this.#now()}\n`).catch((error: unknown) => {
+        this.#log?.debug({ err: error }, 'cannot touch the released file; standbys retry on their timer');
+      });
     });
   }
 
@@ -106,7 +123,37 @@ export class FileLeaseLock implements LeaseLock {
   }
 
   close(): Promise<void> {
+    this.#releaseListeners.clear();
+    this.#watcher?.close();
+    this.#watcher = undefined;
     return this.#serialize(() => this.#drop());
+  }
+
+  /**
+   * Calls `listener` when any replica's release has freed the flock (it touches RELEASED_FILE).
+   * Only a hint: if the directory cannot be watched, standbys retry on their timer as before.
+   */
+  onReleased(listener: () => void): () => void {
+    this.#releaseListeners.add(listener);
+    // After verify(), which creates the directory: one cannot watch what does not exist yet.
+    this.#verify().then(
+      () => this.#watch(),
+      () => undefined, // the next tryAcquireOrRenew reports it
+    );
+    return () => this.#releaseListeners.delete(listener);
+  }
+
+  #watch(): void {
+    if (this.#watcher !== undefined || this.#releaseListeners.size === 0) return;
+    try {
+      const watcher = watch(this.dir, { persistent: false }, (_event, filename) => {
+        if (filename === RELEASED_FILE) for (const notify of this.#releaseListeners) notify();
+      });
+      watcher.on('error', (error) => this.#log?.debug({ err: error }, 'lock directory watch failed; standbys retry on their timer'));
+      this.#watcher = watcher;
+    } catch (error) {
+      this.#log?.debug({ err: error }, 'cannot watch the lock directory; standbys retry on their timer');
+    }
   }
 
   async #tryAcquireOrRenew(identity: string, leaseDurationMs: number): Promise<LeaseGrant | undefined> {
@@ -138,6 +185,13 @@ export class FileLeaseLock implements LeaseLock {
       this.#waitingLogged = false;
     }
     await this.#writeHolder(held, me, false);
+    // The flock must have been ours from the check above through the writes: if the helper died
+    // meanwhile, another replica may have taken the lock and allocated a token, so no grant.
+    if (!(await this.#stillHolds(held))) {
+      this.#log?.warn({ identity, lock: this.lockPath }, 'file lock lost: the helper died or the lock file was replaced');
+      await this.#drop();
+      return undefined;
+    }
     return { token: held.token };
   }
 
