@@ -1,5 +1,6 @@
-// Builds what the configuration chooses: where status lives (state dir or Redis), how replicas
-// elect a leader (none, file, redis) and how they see each other. The agent only wires the result.
+// Builds what the configuration chooses: where status lives (state dir, Redis, or Agent resources
+// in Kubernetes), how replicas elect a leader (none, file, redis, kubernetes) and how they see each
+// other. The agent only wires the result.
 import { join } from 'node:path';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
@@ -91,16 +92,30 @@ export async function redisReady(redis: Redis, logger: Logger): Promise<void> {
   });
 }
 
+/**
+ * Whether this agent talks to Kubernetes: then Agent records are Agent resources (status
+ * subresource), whatever else holds Session status. (`--store kubernetes` joins this condition.)
+ */
+export function usesKubernetes(config: AgentConfig): boolean {
+  return config.leaderElection === 'kubernetes';
+}
+
 export async function openBackends(config: AgentConfig, identity: string, deps: { logger: Logger; clock: Clock; registry: Registry }): Promise<Backends> {
   const { logger, clock, registry } = deps;
   const redis = config.redis ? await openRedis(config.redis, logger.child({ component: 'redis' })) : undefined;
   if (redis) await redisReady(redis, logger);
+  // Like ioredis, the Kubernetes client is loaded only by agents that use it (it is large).
+  const kube = usesKubernetes(config) ? await import('./kube/kube-backends.ts') : undefined;
+  const kubeConfig = kube?.loadKubeConfig(config.kubeconfig);
   const sessions: ManagedStatusStore<SessionStatus> = redis
     ? new RedisStatusStore<SessionStatus>({ redis, key: REDIS_KEYS.sessions(config.agentName), logger })
     : new FileStatusStore<SessionStatus>({ path: join(config.stateDir, STATE_FILES.sessions), logger });
-  const agents: ManagedStatusStore<AgentStatus> = redis
-    ? new RedisStatusStore<AgentStatus>({ redis, key: REDIS_KEYS.agents, logger, decode: parseAgentStatus })
-    : new FileStatusStore<AgentStatus>({ path: join(config.stateDir, STATE_FILES.agents), logger });
+  const agents: ManagedStatusStore<AgentStatus> =
+    kube && kubeConfig
+      ? new kube.KubeAgentStatusStore({ kubeConfig, logger })
+      : redis
+        ? new RedisStatusStore<AgentStatus>({ redis, key: REDIS_KEYS.agents, logger, decode: parseAgentStatus })
+        : new FileStatusStore<AgentStatus>({ path: join(config.stateDir, STATE_FILES.agents), logger });
 
   const electorDeps = {
     identity,
@@ -133,6 +148,14 @@ export async function openBackends(config: AgentConfig, identity: string, deps: 
       const lock = new RedisLeaseLock({ redis, key: REDIS_KEYS.leader(config.agentName) });
       elector = new LeaseLeaderElector({ ...electorDeps, lock });
       replicas = redisReplicas(redis, REDIS_KEYS.replicas(config.agentName), identity, config.livenessGraceMs, clock);
+      lockToClose = lock;
+      break;
+    }
+    case 'kubernetes': {
+      if (!kube || !kubeConfig || !config.kubeLease) throw new Error('kubernetes leader election needs a kubeconfig and a Lease name');
+      const lock = new kube.KubeLeaseLock({ kubeConfig, ...config.kubeLease, logger: electorDeps.logger, clock });
+      elector = new LeaseLeaderElector({ ...electorDeps, lock });
+      replicas = soloReplica(identity);
       lockToClose = lock;
       break;
     }

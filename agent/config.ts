@@ -4,7 +4,7 @@ import { hostname, homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { InvalidArgumentError, Option } from 'commander';
 
-export const LEADER_ELECTION_BACKENDS = ['none', 'file', 'redis'] as const;
+export const LEADER_ELECTION_BACKENDS = ['none', 'file', 'redis', 'kubernetes'] as const;
 export type LeaderElectionBackend = (typeof LEADER_ELECTION_BACKENDS)[number];
 
 export const LOG_FORMATS = ['json', 'text'] as const;
@@ -46,6 +46,10 @@ export interface AgentConfig extends CommonConfig {
   /** An agent whose heartbeat is older than this is marked Offline. */
   livenessGraceMs: number;
   redis?: RedisConfig;
+  /** Kubeconfig file; undefined: the usual places (KUBECONFIG, ~/.kube/config, in-cluster). */
+  kubeconfig?: string;
+  /** kubernetes backend: the coordination.k8s.io/v1 Lease the replicas of this agent compete for. */
+  kubeLease?: { namespace: string; name: string };
 }
 
 export interface RedisConfig {
@@ -141,7 +145,7 @@ export function agentOptions(): Option[] {
       .argParser(durationMs('--heartbeat-interval'))
       .default(5_000, '5s'),
     new Option('--prune-empty-store', 'allow an empty store to remove every managed container').env('DOCKERLET_PRUNE_EMPTY_STORE').default(false),
-    new Option('--leader-election <backend>', 'how replicas pick the one that reconciles (none: a single replica; file: replicas on ONE host; redis: anywhere)')
+    new Option('--leader-election <backend>', 'how replicas pick the one that reconciles (none: a single replica; file: replicas on ONE host; redis: anywhere; kubernetes: a Lease)')
       .choices(LEADER_ELECTION_BACKENDS)
       .env('DOCKERLET_LEADER_ELECTION'),
     new Option('--lock-dir <dir>', 'file backend: lock directory shared by the replicas on this host (default: --state-dir)').env('DOCKERLET_LOCK_DIR'),
@@ -162,8 +166,21 @@ export function agentOptions(): Option[] {
       .env('DOCKERLET_LIVENESS_GRACE')
       .argParser(durationMs('--liveness-grace')),
     ...redisOptions(),
+    ...kubeOptions(),
   ];
 }
+
+/** Kubernetes: the kubernetes leader-election backend (a Lease) and Agent records as Agent resources. */
+export function kubeOptions(): Option[] {
+  return [
+    new Option('--kubeconfig <path>', 'kubeconfig file (default: KUBECONFIG, ~/.kube/config, or the in-cluster service account)').env('DOCKERLET_KUBECONFIG'),
+    new Option('--lease-namespace <namespace>', 'kubernetes backend: namespace of the Lease').env('DOCKERLET_LEASE_NAMESPACE').default(DEFAULT_LEASE_NAMESPACE),
+    new Option('--lease-name <name>', 'kubernetes backend: name of the Lease (default: dockerlet-<agent name>)').env('DOCKERLET_LEASE_NAME'),
+  ];
+}
+
+/** Where deploy/kubernetes puts the agent (its ServiceAccount, its Role for Leases). */
+export const DEFAULT_LEASE_NAMESPACE = 'dockerlet-system';
 
 /** Redis: shared status for replicas and `dockerlet get`, and the redis leader-election backend. */
 export function redisOptions(): Option[] {
@@ -200,6 +217,9 @@ export interface RawAgentOptions extends RawCommonOptions {
   retryPeriod: number;
   leaderLedger?: string;
   livenessGrace?: number;
+  kubeconfig?: string;
+  leaseNamespace: string;
+  leaseName?: string;
 }
 
 export interface RawRedisOptions {
@@ -222,6 +242,9 @@ export function configOrExit<T>(command: { error(message: string, options?: { ex
     throw error;
   }
 }
+
+const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
+const DNS1123_SUBDOMAIN = /^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 
 export function commonConfig(raw: RawCommonOptions): CommonConfig {
   const storeDir = resolve(raw.store);
@@ -258,6 +281,13 @@ export function agentConfig(raw: RawAgentOptions & RawRedisOptions): AgentConfig
   // With Redis configured the replicas can elect through it; otherwise one replica needs nothing.
   const leaderElection = raw.leaderElection ?? (redis ? 'redis' : 'none');
   if (leaderElection === 'redis' && !redis) throw new InvalidArgumentError('--leader-election redis needs --redis <url>');
+  const leaseName = raw.leaseName ?? `dockerlet-${common.agentName}`;
+  if (!DNS1123_SUBDOMAIN.test(leaseName)) {
+    throw new InvalidArgumentError(`--lease-name "${leaseName}" must be a DNS-1123 subdomain: lowercase letters, digits, '-' and '.', at most 253 characters`);
+  }
+  if (!DNS1123_LABEL.test(raw.leaseNamespace)) {
+    throw new InvalidArgumentError(`--lease-namespace "${raw.leaseNamespace}" must be a namespace name: 1-63 lowercase letters, digits or '-'`);
+  }
   if (!(raw.renewDeadline < raw.leaseDuration)) {
     throw new InvalidArgumentError(`--renew-deadline (${raw.renewDeadline} ms) must be shorter than --lease-duration (${raw.leaseDuration} ms)`);
   }
@@ -283,7 +313,9 @@ export function agentConfig(raw: RawAgentOptions & RawRedisOptions): AgentConfig
     stopTimeoutSeconds: raw.stopTimeout,
     heartbeatIntervalMs: raw.heartbeatInterval,
     pruneEmptyStore: truthy(raw.pruneEmptyStore),
+    kubeLease: { namespace: raw.leaseNamespace, name: leaseName },
   };
+  if (raw.kubeconfig) config.kubeconfig = resolve(raw.kubeconfig);
   if (raw.leaderLedger) config.leaderLedger = resolve(raw.leaderLedger);
   if (redis) config.redis = redis;
   return config;

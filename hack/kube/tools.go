@@ -1,0 +1,9 @@
+//go:build tools
+
+// Package tools pins the commands build.sh builds, so `go mod tidy` keeps their dependencies.
+package tools
+
+import (
+	_ "go.etcd.io/etcd/server/v3"
+	_ "k8s.io/kubernetes/cmd/kube-apiserver"
+)

@@ -1,0 +1,80 @@
+// deploy/kubernetes stays consistent with the code: the CRDs it installs are crds/ itself, the
+// RBAC stays least-privilege (no Secrets, no wildcards, no delete), the bindings name the
+// ServiceAccount the Deployment runs as, and every flag the Deployment passes exists.
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parse } from 'yaml';
+import { describe, expect, it } from 'vitest';
+import { agentOptions, commonOptions } from '../../agent/config.ts';
+import { REPO } from '../support/agent-process.ts';
+import { loadKustomization } from '../support/deploy-manifests.ts';
+import type { Manifest } from '../support/deploy-manifests.ts';
+
+interface Rule {
+  apiGroups: string[];
+  resources: string[];
+  verbs: string[];
+}
+
+const objects = loadKustomization();
+const byKind = (kind: string): Manifest[] => objects.filter((o) => o.kind === kind);
+const one = (kind: string): Manifest => {
+  const found = byKind(kind);
+  expect(found, kind).toHaveLength(1);
+  return found[0]!;
+};
+
+describe('deploy/kubernetes', () => {
+  it('installs exactly the CRDs in crds/, unchanged', () => {
+    const crdDir = join(REPO, 'crds');
+    const files = readdirSync(crdDir).filter((f) => f.endsWith('.yaml'));
+    expect(files.length).toBeGreaterThan(0);
+    const shipped = byKind('CustomResourceDefinition');
+    expect(shipped.map((c) => c.metadata.name).sort()).toEqual(files.map((f) => (parse(readFileSync(join(crdDir, f), 'utf8')) as Manifest).metadata.name).sort());
+    for (const file of files) {
+      const crd = parse(readFileSync(join(crdDir, file), 'utf8')) as Manifest;
+      expect(shipped.find((c) => c.metadata.name === crd.metadata.name)).toEqual(crd);
+    }
+  });
+
+  it('grants no Secrets, no wildcards and no delete', () => {
+    const rules = [...byKind('ClusterRole'), ...byKind('Role')].flatMap((r) => r['rules'] as Rule[]);
+    expect(rules.length).toBeGreaterThan(0);
+    for (const rule of rules) {
+      expect(rule.resources).not.toContain('secrets');
+      expect(rule.resources).not.toContain('*');
+      expect(rule.verbs).not.toContain('*');
+      expect(rule.apiGroups).not.toContain('*');
+      expect(rule.verbs).not.toContain('delete');
+      expect(rule.verbs).not.toContain('deletecollection');
+    }
+    // Leases only through the namespaced Role: an agent cannot touch other namespaces' leases.
+    const clusterRules = one('ClusterRole')['rules'] as Rule[];
+    expect(clusterRules.some((r) => r.resources.includes('leases'))).toBe(false);
+  });
+
+  it('binds both roles to the ServiceAccount the Deployment runs as', () => {
+    const sa = one('ServiceAccount');
+    const deployment = one('Deployment');
+    const pod = (deployment['spec'] as { template: { spec: Record<string, unknown> } }).template.spec;
+    expect(pod['serviceAccountName']).toBe(sa.metadata.name);
+    expect(deployment.metadata.namespace).toBe(sa.metadata.namespace);
+    for (const binding of [one('ClusterRoleBinding'), one('RoleBinding')]) {
+      expect(binding['subjects']).toEqual([{ kind: 'ServiceAccount', name: sa.metadata.name, namespace: sa.metadata.namespace }]);
+    }
+    expect((one('RoleBinding')['roleRef'] as { name: string }).name).toBe(one('Role').metadata.name);
+    expect((one('ClusterRoleBinding')['roleRef'] as { name: string }).name).toBe(one('ClusterRole').metadata.name);
+    expect(one('Role').metadata.namespace).toBe(sa.metadata.namespace);
+    expect(one('Namespace').metadata.name).toBe(sa.metadata.namespace);
+  });
+
+  it('passes the agent only flags it has, and mounts the Docker socket as a socket', () => {
+    const known = new Set([...agentOptions(), ...commonOptions()].map((o) => o.long));
+    const pod = (one('Deployment')['spec'] as { template: { spec: { containers: Array<{ args: string[] }>; volumes: Array<{ hostPath?: { path: string; type: string } }> } } }).template.spec;
+    const args = pod.containers[0]!.args;
+    expect(args[0]).toBe('agent');
+    for (const arg of args.slice(1)) expect(known, arg).toContain(arg.split('=')[0]);
+    expect(args).toContain('--leader-election=kubernetes');
+    expect(pod.volumes.map((v) => v.hostPath).filter(Boolean)).toEqual([{ path: '/var/run/docker.sock', type: 'Socket' }]);
+  });
+});
