@@ -22,7 +22,8 @@ import { DockerodeRuntime } from './docker/dockerode-runtime.ts';
 import { startHttpServer } from './http-server.ts';
 import type { LeaderWork } from './leader-work.ts';
 import { startLeaderWork } from './leader-work.ts';
-import { openYamlStore } from './stores/open-yaml-store.ts';
+import { openDesiredStore } from './open-desired-store.ts';
+import { describeStoreSpec } from './store-spec.ts';
 import { waitForEngine } from './wait-for-engine.ts';
 
 export { STATE_FILES } from './backends.ts';
@@ -63,14 +64,15 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps): Promise<
   const runtime = deps.runtime ?? new DockerodeRuntime({ socketPath: config.dockerSocket, registry, logger: logger.child({ component: 'docker' }) });
 
   await mkdir(config.stateDir, { recursive: true, mode: 0o700 });
+  const storeDir = config.store.kind === 'yaml' ? config.store.dir : undefined;
   await writeFile(
     join(config.stateDir, STATE_FILES.agent),
-    `${JSON.stringify({ agentName: config.agentName, storeDir: config.storeDir, listen: `${config.listenHost}:${config.listenPort}`, redis: config.redis?.url }, null, 2)}\n`,
+    `${JSON.stringify({ agentName: config.agentName, store: describeStoreSpec(config.store), storeDir, listen: `${config.listenHost}:${config.listenPort}`, redis: config.redis?.url }, null, 2)}\n`,
   );
-  const backends = await openBackends(config, identity, { logger, clock, registry });
-  await Promise.all([backends.sessions.load(), backends.agents.load()]);
-  const opened = await openYamlStore({ dir: config.storeDir, stateDir: config.stateDir, logger: logger.child({ component: 'store' }) });
+  const opened = await openDesiredStore(config, identity, logger.child({ component: 'store' }));
   const store = opened.store;
+  const backends = await openBackends(config, identity, { logger, clock, registry, ...(opened.sessionStatus ? { sessionStatus: opened.sessionStatus } : {}) });
+  await Promise.all([backends.sessions.load(), backends.agents.load()]);
   const metrics = createReconcilerMetrics(registry);
   registerAgentMetrics(registry, { store: backends.agents, clock, gracePeriodMs: config.livenessGraceMs });
   new Gauge({
@@ -137,6 +139,8 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps): Promise<
             replicas: backends.replicas,
             engine: () => engine,
             token: () => backends.elector.token(),
+            ...(opened.finalizer ? { finalizer: opened.finalizer } : {}),
+            ...(opened.events ? { events: opened.events } : {}),
           },
           signal,
         );
@@ -162,7 +166,7 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps): Promise<
     ready: () => [...(cache.hasSynced() ? [] : ['engine cache not synced']), ...store.loadProblems().map((p) => `store: ${p}`)],
   });
   logger.info(
-    { listen: `${config.listenHost}:${config.listenPort}`, store: config.storeDir, agent: config.agentName, leaderElection: config.leaderElection },
+    { listen: `${config.listenHost}:${config.listenPort}`, store: describeStoreSpec(config.store), namespace: config.sessionNamespace, agent: config.agentName, leaderElection: config.leaderElection },
     'agent started',
   );
 

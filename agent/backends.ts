@@ -94,22 +94,32 @@ export async function redisReady(redis: Redis, logger: Logger): Promise<void> {
 
 /**
  * Whether this agent talks to Kubernetes: then Agent records are Agent resources (status
- * subresource), whatever else holds Session status. (`--store kubernetes` joins this condition.)
+ * subresource), whatever else holds Session status.
  */
 export function usesKubernetes(config: AgentConfig): boolean {
-  return config.leaderElection === 'kubernetes';
+  return config.leaderElection === 'kubernetes' || config.store.kind === 'kubernetes';
 }
 
-export async function openBackends(config: AgentConfig, identity: string, deps: { logger: Logger; clock: Clock; registry: Registry }): Promise<Backends> {
+export interface BackendDeps {
+  logger: Logger;
+  clock: Clock;
+  registry: Registry;
+  /** Session status kept by the desired store itself (Kubernetes: the status subresource). */
+  sessionStatus?: ManagedStatusStore<SessionStatus>;
+}
+
+export async function openBackends(config: AgentConfig, identity: string, deps: BackendDeps): Promise<Backends> {
   const { logger, clock, registry } = deps;
   const redis = config.redis ? await openRedis(config.redis, logger.child({ component: 'redis' })) : undefined;
   if (redis) await redisReady(redis, logger);
   // Like ioredis, the Kubernetes client is loaded only by agents that use it (it is large).
   const kube = usesKubernetes(config) ? await import('./kube/kube-backends.ts') : undefined;
   const kubeConfig = kube?.loadKubeConfig(config.kubeconfig);
-  const sessions: ManagedStatusStore<SessionStatus> = redis
-    ? new RedisStatusStore<SessionStatus>({ redis, key: REDIS_KEYS.sessions(config.agentName), logger })
-    : new FileStatusStore<SessionStatus>({ path: join(config.stateDir, STATE_FILES.sessions), logger });
+  const sessions: ManagedStatusStore<SessionStatus> =
+    deps.sessionStatus ??
+    (redis
+      ? new RedisStatusStore<SessionStatus>({ redis, key: REDIS_KEYS.sessions(config.agentName), logger })
+      : new FileStatusStore<SessionStatus>({ path: join(config.stateDir, STATE_FILES.sessions), logger }));
   const agents: ManagedStatusStore<AgentStatus> =
     kube && kubeConfig
       ? new kube.KubeAgentStatusStore({ kubeConfig, logger })

@@ -3,6 +3,8 @@
 import { hostname, homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { InvalidArgumentError, Option } from 'commander';
+import { parseStoreSpec } from './store-spec.ts';
+import type { StoreSpec } from './store-spec.ts';
 
 export const LEADER_ELECTION_BACKENDS = ['none', 'file', 'redis', 'kubernetes'] as const;
 export type LeaderElectionBackend = (typeof LEADER_ELECTION_BACKENDS)[number];
@@ -13,9 +15,9 @@ export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal'] a
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
 export interface CommonConfig {
-  /** Directory of Session YAML (the desired state). */
-  storeDir: string;
-  /** Where status and agent records live; never inside storeDir. */
+  /** Where desired Sessions come from: a directory of YAML, or the Session CRD on Kubernetes. */
+  store: StoreSpec;
+  /** Where status and agent records live; never inside a YAML store's directory. */
   stateDir: string;
   /** This agent's name; Sessions with spec.agent set to another name are not ours. */
   agentName: string;
@@ -50,6 +52,8 @@ export interface AgentConfig extends CommonConfig {
   kubeconfig?: string;
   /** kubernetes backend: the coordination.k8s.io/v1 Lease the replicas of this agent compete for. */
   kubeLease?: { namespace: string; name: string };
+  /** --store kubernetes: only Sessions in this namespace; undefined watches every namespace. */
+  sessionNamespace?: string;
 }
 
 export interface RedisConfig {
@@ -111,7 +115,9 @@ function listenAddress(value: string): { host: string; port: number } {
 /** Options shared by every command that reads the store or state. */
 export function commonOptions(): Option[] {
   return [
-    new Option('--store <dir>', 'directory of Session YAML (watched recursively)').env('DOCKERLET_STORE').default('./sessions'),
+    new Option('--store <dir|kubernetes>', 'desired state: a directory of Session YAML (watched recursively), or "kubernetes" for Session objects on an API server')
+      .env('DOCKERLET_STORE')
+      .default('./sessions'),
     new Option('--state-dir <dir>', 'where status is kept (outside the store, so a Git checkout stays clean)')
       .env('DOCKERLET_STATE_DIR')
       .default(defaultStateDir()),
@@ -170,10 +176,14 @@ export function agentOptions(): Option[] {
   ];
 }
 
-/** Kubernetes: the kubernetes leader-election backend (a Lease) and Agent records as Agent resources. */
+/**
+ * Kubernetes: the API server (--store kubernetes, and the Sessions to watch), the kubernetes
+ * leader-election backend (a Lease) and Agent records as Agent resources.
+ */
 export function kubeOptions(): Option[] {
   return [
     new Option('--kubeconfig <path>', 'kubeconfig file (default: KUBECONFIG, ~/.kube/config, or the in-cluster service account)').env('DOCKERLET_KUBECONFIG'),
+    new Option('--namespace <ns>', 'with --store kubernetes: watch Sessions in this namespace only (default: all namespaces)').env('DOCKERLET_NAMESPACE'),
     new Option('--lease-namespace <namespace>', 'kubernetes backend: namespace of the Lease').env('DOCKERLET_LEASE_NAMESPACE').default(DEFAULT_LEASE_NAMESPACE),
     new Option('--lease-name <name>', 'kubernetes backend: name of the Lease (default: dockerlet-<agent name>)').env('DOCKERLET_LEASE_NAME'),
   ];
@@ -220,6 +230,7 @@ export interface RawAgentOptions extends RawCommonOptions {
   kubeconfig?: string;
   leaseNamespace: string;
   leaseName?: string;
+  namespace?: string;
 }
 
 export interface RawRedisOptions {
@@ -247,17 +258,17 @@ const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 const DNS1123_SUBDOMAIN = /^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 
 export function commonConfig(raw: RawCommonOptions): CommonConfig {
-  const storeDir = resolve(raw.store);
+  const store = parseStoreSpec(raw.store);
   const stateDir = resolve(raw.stateDir);
-  if (stateDir === storeDir || stateDir.startsWith(`${storeDir}/`)) {
-    throw new InvalidArgumentError(`--state-dir ${stateDir} is inside --store ${storeDir}; keep status outside the watched directory`);
+  if (store.kind === 'yaml' && (stateDir === store.dir || stateDir.startsWith(`${store.dir}/`))) {
+    throw new InvalidArgumentError(`--state-dir ${stateDir} is inside --store ${store.dir}; keep status outside the watched directory`);
   }
   if (!/^[a-z0-9]([-a-z0-9.]{0,61}[a-z0-9])?$/.test(raw.agentName)) {
     throw new InvalidArgumentError(
       `--agent-name "${raw.agentName}" must be 1-63 lowercase letters, digits, '-' or '.', starting and ending with a letter or digit (it is used in labels and container names)`,
     );
   }
-  return { storeDir, stateDir, agentName: raw.agentName, dockerSocket: dockerSocketPath(raw.dockerSocket) };
+  return { store, stateDir, agentName: raw.agentName, dockerSocket: dockerSocketPath(raw.dockerSocket) };
 }
 
 function truthy(value: boolean | string): boolean {
@@ -318,5 +329,19 @@ export function agentConfig(raw: RawAgentOptions & RawRedisOptions): AgentConfig
   if (raw.kubeconfig) config.kubeconfig = resolve(raw.kubeconfig);
   if (raw.leaderLedger) config.leaderLedger = resolve(raw.leaderLedger);
   if (redis) config.redis = redis;
+  const sessionNamespace = sessionNamespaceOf(common.store, raw.namespace);
+  if (sessionNamespace) config.sessionNamespace = sessionNamespace;
   return config;
+}
+
+/** `--namespace` picks the Sessions of `--store kubernetes`; with a YAML store it is a mistake. */
+export function sessionNamespaceOf(store: StoreSpec, namespace: string | undefined): string | undefined {
+  if (namespace === undefined || namespace === '') return undefined;
+  if (store.kind !== 'kubernetes') {
+    throw new InvalidArgumentError(`--namespace is only used with --store kubernetes (the store is the directory ${store.dir}; its files name their namespaces)`);
+  }
+  if (!/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(namespace)) {
+    throw new InvalidArgumentError(`--namespace "${namespace}" is not a namespace name (1-63 lowercase letters, digits or '-')`);
+  }
+  return namespace;
 }

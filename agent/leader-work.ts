@@ -12,6 +12,8 @@ import type { ContainerCache } from '../controllers/session/container-cache.ts';
 import { ImagePresence } from '../controllers/session/image-presence.ts';
 import { createSessionReconciler } from '../controllers/session/reconcile.ts';
 import { createLivenessController, enqueueAgents } from '../controllers/agent/liveness.ts';
+import type { SessionFinalizer } from '../controllers/session/finalizer.ts';
+import type { EventRecorder } from '../reconciler/events.ts';
 import type { ManagedStatusStore } from './backends.ts';
 import type { AgentConfig } from './config.ts';
 import type { DockerRuntime, EngineInfo } from './docker/docker-runtime.ts';
@@ -32,6 +34,9 @@ export interface LeaderWorkDeps {
   replicas: ReplicaRegistry;
   engine: () => EngineInfo | undefined;
   token: () => number | undefined;
+  /** Kubernetes mode: the Session finalizer and the Event recorder. */
+  finalizer?: SessionFinalizer;
+  events?: EventRecorder;
 }
 
 export interface LeaderWork {
@@ -59,6 +64,8 @@ export function startLeaderWork(deps: LeaderWorkDeps, signal: AbortSignal): Lead
     logger,
     mayDeleteUndesired,
     stopTimeoutSeconds: config.stopTimeoutSeconds,
+    ...(deps.finalizer ? { finalizer: deps.finalizer } : {}),
+    ...(deps.events ? { events: deps.events } : {}),
   });
   const sessions = new Controller({
     name: 'session',

@@ -1,7 +1,8 @@
-// Cross-field rules that the openAPIV3Schema alone cannot express. Each one will be mirrored as a
-// CEL rule in `x-kubernetes-validations` in crds/session.yaml, so the API server enforces it too;
-// until then the Kubernetes store must call validateObject as well. They run only on a spec that
-// already passed the schema, so they can rely on its types and defaults.
+// Cross-field rules that the openAPIV3Schema alone cannot express. Each one is mirrored as a CEL
+// rule in `x-kubernetes-validations` on spec in crds/session.yaml (its message starts with the
+// rule's id), so the API server enforces it too; crds/cel-rules.test.ts keeps the two lists in
+// step and test/integration/kube-validation.test.ts checks both verdicts agree on the real server.
+// They run only on a spec that already passed the schema, so they can rely on its types and defaults.
 //
 // Not here because the schema already says it (enforced in structural.ts, natively by the API
 // server): env names and volume names are unique (`x-kubernetes-list-type: map` keyed by name);
@@ -13,7 +14,7 @@ import type { FieldProblem } from './problems.ts';
 export const RESERVED_LABEL_PREFIX = 'dockerlet.dev/';
 
 export interface Rule<Spec> {
-  /** Stable identifier; the CEL mirror will use it in its message. */
+  /** Stable identifier; the CEL mirror starts its message with it. */
   id: string;
   check(spec: Spec): FieldProblem[];
 }

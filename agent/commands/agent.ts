@@ -3,16 +3,18 @@ import { agentConfig, agentOptions, commonOptions, configOrExit } from '../confi
 import type { RawAgentOptions, RawRedisOptions } from '../config.ts';
 import { startAgent } from '../agent.ts';
 import { createLogger } from '../logger.ts';
+import { StartupError } from '../startup-error.ts';
 
 export function agentCommand(): Command {
   const command = new Command('agent')
-    .description('Run the agent: watch the Session YAML directory and converge the local Docker engine.')
+    .description('Run the agent: watch the Sessions (a YAML directory, or Kubernetes) and converge the local Docker engine.')
     .addHelpText(
       'after',
       `
 Examples:
   dockerlet agent --store ./examples
   DOCKERLET_STORE=/srv/gitops/sessions dockerlet agent --listen 0.0.0.0:9464 --log-format json
+  dockerlet agent --store kubernetes --kubeconfig ~/.kube/config --namespace team-a
 
 Every flag can also be set by the environment variable shown next to it.
 SIGINT or SIGTERM stops the agent; running containers keep running and are adopted on the next start.`,
@@ -21,7 +23,13 @@ SIGINT or SIGTERM stops the agent; running containers keep running and are adopt
   return command.action(async (raw: RawAgentOptions & RawRedisOptions) => {
     const config = configOrExit(command, () => agentConfig(raw));
     const logger = createLogger(config.logFormat, config.logLevel);
-    const agent = await startAgent(config, { logger });
+    let agent: Awaited<ReturnType<typeof startAgent>>;
+    try {
+      agent = await startAgent(config, { logger });
+    } catch (error) {
+      if (error instanceof StartupError) command.error(`error: ${error.message}`, { exitCode: 2 });
+      throw error;
+    }
     const shutdown = (signal: string): void => {
       logger.info({ signal }, 'signal received');
       agent.stop().catch((error: unknown) => logger.error({ err: error }, 'stop failed'));

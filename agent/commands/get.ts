@@ -5,12 +5,13 @@ import { stringify } from 'yaml';
 import type { ObjectKey, Session, SessionStatus } from '../../crds/types.ts';
 import { API_VERSION, splitKey } from '../../crds/types.ts';
 import { commonOptions, durationMs, redisOptions } from '../config.ts';
-import type { CommonConfig, RawCommonOptions, RawRedisOptions } from '../config.ts';
+import type { RawCommonOptions, RawRedisOptions } from '../config.ts';
 import { DEFAULT_GRACE_PERIOD_MS } from '../agent-record.ts';
 import { readStatuses, redisFor } from './status-source.ts';
 import type { Statuses } from './status-source.ts';
 import { formatAgents } from './agent-table.ts';
 import { loadStoreOnce, quietLogger, readOnlyConfig } from './shared.ts';
+import type { ReadOnlyConfig } from './shared.ts';
 import { formatAge, printTable } from './table.ts';
 
 export const OUTPUT_FORMATS = ['table', 'wide', 'json', 'yaml'] as const;
@@ -28,7 +29,7 @@ function printObjects(objects: unknown[], format: 'json' | 'yaml'): void {
   process.stdout.write(format === 'json' ? `${JSON.stringify(list, null, 2)}\n` : stringify(list));
 }
 
-async function getSessions(config: CommonConfig, options: GetOptions, statuses: Map<ObjectKey, SessionStatus>): Promise<void> {
+async function getSessions(config: ReadOnlyConfig, options: GetOptions, statuses: Map<ObjectKey, SessionStatus>): Promise<void> {
   const store = await loadStoreOnce(config.storeDir, quietLogger());
   const sessions: Session[] = [];
   const seen = new Set<string>();

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import type { Command } from 'commander';
 import pino from 'pino';
 import type { Logger } from 'pino';
+import { InvalidArgumentError } from 'commander';
 import { commonConfig, configOrExit } from '../config.ts';
 import type { CommonConfig, RawCommonOptions } from '../config.ts';
 import { STATE_FILES } from '../backends.ts';
@@ -20,7 +21,10 @@ export function quietLogger(): Logger {
  * Common config for a read-only command. When --store was not given, the store the agent
  * recorded in its state directory is used, so `dockerlet get sessions` needs no flags.
  */
-export async function readOnlyConfig(command: Command, raw: RawCommonOptions): Promise<CommonConfig> {
+/** The read-only commands read a YAML store directly. */
+export type ReadOnlyConfig = CommonConfig & { storeDir: string };
+
+export async function readOnlyConfig(command: Command, raw: RawCommonOptions): Promise<ReadOnlyConfig> {
   if (command.getOptionValueSource('store') === 'default') {
     try {
       const recorded = JSON.parse(await readFile(join(raw.stateDir, STATE_FILES.agent), 'utf8')) as { storeDir?: unknown; agentName?: unknown };
@@ -32,7 +36,15 @@ export async function readOnlyConfig(command: Command, raw: RawCommonOptions): P
       // No agent has run with this state dir yet: the defaults stand.
     }
   }
-  return configOrExit(command, () => commonConfig(raw));
+  return configOrExit(command, () => {
+    const config = commonConfig(raw);
+    if (config.store.kind !== 'yaml') {
+      throw new InvalidArgumentError(
+        `\`dockerlet ${command.name()}\` reads a directory of Session YAML; with --store ${config.store.kind} the API server holds the Sessions: use \`kubectl get sessions -A\``,
+      );
+    }
+    return { ...config, storeDir: config.store.dir };
+  });
 }
 
 /** Reads the store once (no watching). */

@@ -27,6 +27,12 @@ export interface PlanInput {
   imagePresent?: boolean;
   /** False while the store is incomplete or start-up adoption is running: nothing is deleted then. */
   mayDeleteUndesired: boolean;
+  /**
+   * The Session exists but is being deleted (Kubernetes deletionTimestamp; `desired` is then
+   * undefined): its containers go now, whatever `mayDeleteUndesired` says, since the deletion is
+   * explicit rather than inferred from an absence.
+   */
+  deleting?: boolean;
   crashLoop: CrashLoopState;
   /** Epoch ms. */
   now: number;
@@ -77,6 +83,16 @@ function ranLongEnough(container: ContainerDetails): boolean {
 function planDeletion(input: PlanInput): Plan {
   const { key, containers } = input;
   if (containers.length === 0) return { key, operations: [] };
+  if (input.deleting) {
+    return {
+      key,
+      operations: containers.map((c) => ({
+        type: 'remove' as const,
+        container: { kind: 'existing' as const, id: c.id },
+        cause: `Session ${key} is being deleted`,
+      })),
+    };
+  }
   if (!input.mayDeleteUndesired) {
     return {
       key,

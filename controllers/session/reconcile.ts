@@ -2,6 +2,7 @@
 // desired and actual state every time and never asks which event woke it.
 import type { Logger } from 'pino';
 import type { ObjectKey, Session, SessionStatus } from '../../crds/types.ts';
+import { API_VERSION, splitKey } from '../../crds/types.ts';
 import type { DockerRuntime } from '../../agent/docker/docker-runtime.ts';
 import { ConflictError, EngineUnavailableError, NotFoundError } from '../../agent/docker/errors.ts';
 import type { ReconcileResult } from '../../reconciler/errors.ts';
@@ -14,9 +15,16 @@ import { observe } from './observe.ts';
 import { execute } from './execute.ts';
 import { LABELS } from './labels.ts';
 import type { CrashLoopState, Plan } from './plan.ts';
+import type { Operation } from './operations.ts';
 import { CRASH_RESET_MS, plan } from './plan.ts';
-import { sessionStatus } from './status.ts';
+import { sessionStatus, terminatingStatus } from './status.ts';
 import { isDeepStrictEqual } from 'node:util';
+import type { EventRecorder } from '../../reconciler/events.ts';
+import { noEvents } from '../../reconciler/events.ts';
+import { describeOperation } from './operations.ts';
+import type { ContainerDetails } from '../../agent/docker/docker-runtime.ts';
+import { operationReason, sessionSubject } from './events.ts';
+import type { SessionFinalizer } from './finalizer.ts';
 
 export interface SessionControllerDeps {
   agent: string;
@@ -30,7 +38,14 @@ export interface SessionControllerDeps {
   /** False while the store is incomplete, empty without permission, or start-up adoption runs. */
   mayDeleteUndesired: () => boolean;
   stopTimeoutSeconds: number;
+  /** Holds deletions until the container is gone (Kubernetes); absent for the YAML store. */
+  finalizer?: SessionFinalizer;
+  /** Where operations and failures are reported (Kubernetes Events). Default: nowhere. */
+  events?: EventRecorder;
 }
+
+/** While a deleted Session's container is still there, look again this soon. */
+const TERMINATING_RECHECK_MS = 1_000;
 
 interface RestartBookkeeping extends CrashLoopState {
   containerId: string;
@@ -48,6 +63,45 @@ function failureOf(error: unknown): { reason: string; message: string } {
 
 export function createSessionReconciler(deps: SessionControllerDeps) {
   const restarts = new Map<ObjectKey, RestartBookkeeping>();
+  const events = deps.events ?? noEvents;
+
+  function executeDeps(log: Logger, session: Session | undefined, thePlan: Plan) {
+    return {
+      runtime: deps.runtime,
+      cache: deps.cache,
+      logger: log,
+      stopTimeoutSeconds: deps.stopTimeoutSeconds,
+      onOperation: session
+        ? (op: Operation) => events.record(sessionSubject(session), 'Normal', operationReason(op, thePlan), describeOperation(op))
+        : undefined,
+    };
+  }
+
+  /** A Session with a deletionTimestamp: remove its containers, then release the finalizer. */
+  async function finalize(key: ObjectKey, session: Session, containers: ContainerDetails[], previous: SessionStatus | undefined, log: Logger, signal: AbortSignal): Promise<ReconcileResult> {
+    const thePlan = plan({ key, agent: deps.agent, containers, mayDeleteUndesired: false, deleting: true, crashLoop: { consecutiveRestarts: 0 }, now: deps.clock.now() });
+    const writeStatus = async (failure?: { reason: string; message: string }): Promise<void> => {
+      const status = terminatingStatus({ agent: deps.agent, previous, now: new Date(deps.clock.now()), ...(failure ? { failure } : {}) });
+      if (!isDeepStrictEqual(status, previous)) await deps.statusStore.write(key, status);
+    };
+    if (thePlan.operations.length > 0) {
+      log.info({ plan: thePlan.operations.map((op) => `${op.type}: ${op.cause}`) }, 'executing plan');
+      await writeStatus();
+      try {
+        await execute(thePlan, executeDeps(log, session, thePlan), signal);
+      } catch (error) {
+        const failure = failureOf(error);
+        events.record(sessionSubject(session), 'Warning', failure.reason, `removing the container of a deleted Session failed: ${failure.message}`);
+        await writeStatus(failure);
+        throw error;
+      }
+    }
+    if (deps.cache.containersFor(key).length > 0) return { requeueAfterMs: TERMINATING_RECHECK_MS };
+    restarts.delete(key);
+    if (deps.finalizer && (await deps.finalizer.release(session)) === 'changed') log.info({ finalizer: deps.finalizer.name }, 'container removed; finalizer released');
+    await deps.statusStore.delete(key);
+    return {};
+  }
 
   function bookkeeping(key: ObjectKey, containerId: string | undefined): RestartBookkeeping {
     const current = restarts.get(key);
@@ -66,9 +120,18 @@ export function createSessionReconciler(deps: SessionControllerDeps) {
     if (entry?.problem && !entry.object) {
       // Invalid from the start: report it and touch nothing.
       const status = sessionStatus({ agent: deps.agent, problem: entry.problem, upToDate: false, previous, restartCount: 0, now: new Date(now) });
-      if (!isDeepStrictEqual(status, previous)) await deps.statusStore.write(key, status);
+      if (!isDeepStrictEqual(status, previous)) {
+        await deps.statusStore.write(key, status);
+        if (entry.object === undefined && entry.problem.message !== previous?.message) {
+          const { namespace, name } = splitKey(key);
+          events.record({ apiVersion: API_VERSION, kind: 'Session', name, ...(namespace ? { namespace } : {}) }, 'Warning', entry.problem.reason, entry.problem.message);
+        }
+      }
       return {};
     }
+    if (assigned?.metadata.deletionTimestamp) return finalize(key, assigned, containers, previous, log, signal);
+    // Before anything is created for it, so the Session cannot be deleted without us noticing.
+    if (assigned && deps.finalizer && (await deps.finalizer.ensure(assigned)) === 'gone') return {};
     const current = containers.find((c) => c.labels[LABELS.uid] === (assigned?.metadata.uid ?? '')) ?? containers[0];
     const book = bookkeeping(key, current?.id);
 
@@ -88,9 +151,10 @@ export function createSessionReconciler(deps: SessionControllerDeps) {
     // Execute, and write the final status whatever happens.
     let failure: unknown;
     try {
-      await execute(thePlan, { runtime: deps.runtime, cache: deps.cache, logger: log, stopTimeoutSeconds: deps.stopTimeoutSeconds }, signal);
+      await execute(thePlan, executeDeps(log, assigned, thePlan), signal);
     } catch (error) {
       failure = error;
+      if (assigned) events.record(sessionSubject(assigned), 'Warning', failureOf(error).reason, failureOf(error).message);
       // A create that says "not found" means the image went away since we looked.
       if (error instanceof NotFoundError && assigned) deps.images.forget(assigned.spec.image);
     } finally {

@@ -129,3 +129,17 @@ export function sessionStatus(input: StatusInput): SessionStatus {
   if (observed !== undefined) status.observedGeneration = observed;
   return status;
 }
+
+/** Status of a Session being deleted while its container is removed (then the finalizer is released). */
+export function terminatingStatus(input: { agent: string; previous?: SessionStatus; failure?: { reason: string; message: string }; now: Date }): SessionStatus {
+  const { previous, failure, now } = input;
+  const reason = failure?.reason ?? 'Terminating';
+  const message = failure ? `removing the container failed: ${failure.message}` : 'Session is being deleted: removing its container';
+  let conditions: Condition[] = previous?.conditions ?? [];
+  conditions = setCondition(conditions, { type: READY, status: 'False', reason, message }, now);
+  conditions = setCondition(conditions, { type: RECONCILING, status: 'True', reason, message }, now);
+  const status: SessionStatus = { phase: 'Terminating', agent: input.agent, restartCount: previous?.restartCount ?? 0, endpoints: [], message, conditions };
+  if (previous?.containerID) status.containerID = previous.containerID;
+  if (previous?.observedGeneration !== undefined) status.observedGeneration = previous.observedGeneration;
+  return status;
+}

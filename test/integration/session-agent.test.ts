@@ -18,7 +18,7 @@ const sleeper = { command: ['sleep', 'infinity'] };
 
 async function configFor(world: AgentWorld, overrides: Partial<AgentConfig> = {}): Promise<AgentConfig> {
   return {
-    storeDir: world.storeDir,
+    store: { kind: 'yaml', dir: world.storeDir },
     stateDir: world.stateDir,
     agentName: world.agentName,
     dockerSocket: TEST_DOCKER_SOCKET,

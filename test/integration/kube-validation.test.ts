@@ -1,0 +1,106 @@
+// `kubectl apply` rejects what the agent rejects: each fixture goes to the real API server (a
+// server-side dry run, so nothing is stored) and through crds/validate.ts, and both verdicts must
+// agree; a rejection names the field path, and a CEL rejection names the rule of crds/rules.ts.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { KubeConfig } from '@kubernetes/client-node';
+import { CustomObjectsApi } from '@kubernetes/client-node';
+import { validateObject } from '../../crds/validate.ts';
+import { installCrds, requireTestKube } from '../support/kube.ts';
+import { KubeWorld, messageOf, statusOf } from '../support/kube-world.ts';
+
+interface Fixture {
+  name: string;
+  spec: Record<string, unknown>;
+  /** Undefined: both accept. Otherwise the field path both name, and the rule id (CEL) if any. */
+  rejected?: { path: string; rule?: string };
+}
+
+const FIXTURES: Fixture[] = [
+  { name: 'valid', spec: { image: 'nginx:1.27', ports: [{ containerPort: 80, hostPort: 8080 }], resources: { memory: '64Mi', cpu: '500m' } } },
+  { name: 'no-image', spec: { command: ['sleep'] }, rejected: { path: 'spec.image' } },
+  { name: 'bad-memory', spec: { image: 'x', resources: { memory: '12XB' } }, rejected: { path: 'spec.resources.memory' } },
+  { name: 'bad-state', spec: { image: 'x', state: 'Paused' }, rejected: { path: 'spec.state' } },
+  {
+    name: 'mount-without-volume',
+    spec: { image: 'x', mounts: [{ name: 'data', mountPath: '/data' }] },
+    rejected: { path: 'spec.mounts', rule: 'mount-names-a-volume' },
+  },
+  {
+    name: 'host-port-twice',
+    spec: { image: 'x', ports: [{ containerPort: 80, hostPort: 8080 }, { containerPort: 81, hostPort: 8080 }] },
+    rejected: { path: 'spec.ports', rule: 'host-port-unique-per-protocol' },
+  },
+  {
+    name: 'host-port-tcp-and-udp',
+    spec: { image: 'x', ports: [{ containerPort: 53, hostPort: 5353 }, { containerPort: 53, hostPort: 5353, protocol: 'UDP' }] },
+  },
+  {
+    name: 'mount-path-twice',
+    spec: {
+      image: 'x',
+      volumes: [{ name: 'a', emptyDir: {} }, { name: 'b', emptyDir: {} }],
+      mounts: [{ name: 'a', mountPath: '/data' }, { name: 'b', mountPath: '/data/' }],
+    },
+    rejected: { path: 'spec.mounts', rule: 'mount-path-unique' },
+  },
+  {
+    name: 'mount-path-prefix-only',
+    spec: {
+      image: 'x',
+      volumes: [{ name: 'a', emptyDir: {} }, { name: 'b', emptyDir: {} }],
+      mounts: [{ name: 'a', mountPath: '/data' }, { name: 'b', mountPath: '/data2' }],
+    },
+  },
+  {
+    name: 'reserved-label',
+    spec: { image: 'x', labels: { 'dockerlet.dev/uid': 'mine', team: 'a' } },
+    rejected: { path: 'spec.labels', rule: 'reserved-label-prefix' },
+  },
+];
+
+describe('Session validation at apply time (real API server) matches the agent', () => {
+  let kc: KubeConfig;
+  let world: KubeWorld;
+
+  beforeAll(async () => {
+    kc = await requireTestKube();
+    await installCrds(kc);
+    world = await KubeWorld.create(kc, 'dlt-valid');
+  });
+
+  afterAll(async () => {
+    await world?.cleanup();
+  });
+
+  for (const fixture of FIXTURES) {
+    it(`${fixture.name}: ${fixture.rejected ? `rejected at ${fixture.rejected.path}${fixture.rejected.rule ? ` (${fixture.rejected.rule})` : ''}` : 'accepted'} by both`, async () => {
+      const body = { apiVersion: 'dockerlet.dev/v1alpha1', kind: 'Session', metadata: { name: fixture.name, namespace: world.namespace }, spec: fixture.spec };
+      const api = kc.makeApiClient(CustomObjectsApi);
+      let serverError: unknown;
+      try {
+        await api.createNamespacedCustomObject({ group: 'dockerlet.dev', version: 'v1alpha1', plural: 'sessions', namespace: world.namespace, body, dryRun: 'All' });
+      } catch (error) {
+        serverError = error;
+      }
+      const local = validateObject(body);
+
+      if (!fixture.rejected) {
+        expect(serverError === undefined ? 'accepted' : messageOf(serverError)).toBe('accepted');
+        expect(local.ok ? 'accepted' : local.problems.map((p) => p.message).join('; ')).toBe('accepted');
+        return;
+      }
+      expect(serverError, 'the API server accepted it').toBeDefined();
+      expect(statusOf(serverError)).toBe(422);
+      const message = messageOf(serverError);
+      expect(message).toContain(`${fixture.rejected.path}`);
+      if (fixture.rejected.rule) expect(message).toContain(fixture.rejected.rule);
+      expect(local.ok, 'the agent accepted it').toBe(false);
+      if (!local.ok) expect(local.problems.map((p) => p.fieldPath).join(' ')).toContain(fixture.rejected.path);
+    });
+  }
+
+  it('a real create of an invalid Session fails and stores nothing', async () => {
+    await expect(world.createRaw(world.body('stored', { image: '' }))).rejects.toSatisfy((error: unknown) => messageOf(error).includes('spec.image'));
+    expect(await world.getSession('stored')).toBeUndefined();
+  });
+});
