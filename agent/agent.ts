@@ -23,7 +23,7 @@ import { startHttpServer } from './http-server.ts';
 import type { LeaderWork } from './leader-work.ts';
 import { startLeaderWork } from './leader-work.ts';
 import { openDesiredStore } from './open-desired-store.ts';
-import { describeStoreSpec } from './store-spec.ts';
+import { describeStoreSpec, gitCurrentDir } from './store-spec.ts';
 import { waitForEngine } from './wait-for-engine.ts';
 
 export { STATE_FILES } from './backends.ts';
@@ -64,12 +64,13 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps): Promise<
   const runtime = deps.runtime ?? new DockerodeRuntime({ socketPath: config.dockerSocket, registry, logger: logger.child({ component: 'docker' }) });
 
   await mkdir(config.stateDir, { recursive: true, mode: 0o700 });
-  const storeDir = config.store.kind === 'yaml' ? config.store.dir : undefined;
+  // What `get` and `diff` read without flags: the directory, or the Git revision applied last.
+  const storeDir = config.store.kind === 'yaml' ? config.store.dir : config.store.kind === 'git' ? gitCurrentDir(config.stateDir, config.store) : undefined;
   await writeFile(
     join(config.stateDir, STATE_FILES.agent),
     `${JSON.stringify({ agentName: config.agentName, store: describeStoreSpec(config.store), storeDir, listen: `${config.listenHost}:${config.listenPort}`, redis: config.redis?.url }, null, 2)}\n`,
   );
-  const opened = await openDesiredStore(config, identity, logger.child({ component: 'store' }));
+  const opened = await openDesiredStore(config, { identity, logger: logger.child({ component: 'store' }), registry });
   const store = opened.store;
   const backends = await openBackends(config, identity, { logger, clock, registry, ...(opened.sessionStatus ? { sessionStatus: opened.sessionStatus } : {}) });
   await Promise.all([backends.sessions.load(), backends.agents.load()]);
@@ -141,6 +142,7 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps): Promise<
             token: () => backends.elector.token(),
             ...(opened.finalizer ? { finalizer: opened.finalizer } : {}),
             ...(opened.events ? { events: opened.events } : {}),
+            ...(opened.source ? { source: opened.source } : {}),
           },
           signal,
         );
@@ -164,6 +166,7 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps): Promise<
     healthy: () => (backends.elector.healthy() ? [] : ['leader missed its renew deadline without stepping down']),
     // Ready means able to lead or stand by: leader and healthy standby alike.
     ready: () => [...(cache.hasSynced() ? [] : ['engine cache not synced']), ...store.loadProblems().map((p) => `store: ${p}`)],
+    ...(opened.sync ? { gitFetch: opened.sync } : {}),
   });
   logger.info(
     { listen: `${config.listenHost}:${config.listenPort}`, store: describeStoreSpec(config.store), namespace: config.sessionNamespace, agent: config.agentName, leaderElection: config.leaderElection },

@@ -3,7 +3,7 @@
 import { hostname, homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { InvalidArgumentError, Option } from 'commander';
-import { parseStoreSpec } from './store-spec.ts';
+import { describeStoreSpec, parseStoreSpec } from './store-spec.ts';
 import type { StoreSpec } from './store-spec.ts';
 
 export const LEADER_ELECTION_BACKENDS = ['none', 'file', 'redis', 'kubernetes'] as const;
@@ -15,7 +15,7 @@ export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal'] a
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
 export interface CommonConfig {
-  /** Where desired Sessions come from: a directory of YAML, or the Session CRD on Kubernetes. */
+  /** What --store names: a directory of Session YAML, a Git repository, or the Session CRD on Kubernetes. */
   store: StoreSpec;
   /** Where status and agent records live; never inside a YAML store's directory. */
   stateDir: string;
@@ -35,6 +35,8 @@ export interface AgentConfig extends CommonConfig {
   reconcileTimeoutMs: number;
   stopTimeoutSeconds: number;
   heartbeatIntervalMs: number;
+  /** Git store: how often the remote is fetched (the webhook endpoint fetches at once). */
+  gitPollIntervalMs: number;
   /** Let an empty store remove every managed container (off: an empty directory is suspicious). */
   pruneEmptyStore: boolean;
   leaderElection: LeaderElectionBackend;
@@ -115,7 +117,7 @@ function listenAddress(value: string): { host: string; port: number } {
 /** Options shared by every command that reads the store or state. */
 export function commonOptions(): Option[] {
   return [
-    new Option('--store <dir|kubernetes>', 'desired state: a directory of Session YAML (watched recursively), or "kubernetes" for Session objects on an API server')
+    new Option('--store <dir|git:url#ref:path|kubernetes>', 'desired state: a directory of Session YAML (watched recursively), git:<url>[#<ref>][:<path>] for a Git repository the agent clones and polls, or "kubernetes" for Session objects on an API server')
       .env('DOCKERLET_STORE')
       .default('./sessions'),
     new Option('--state-dir <dir>', 'where status is kept (outside the store, so a Git checkout stays clean)')
@@ -130,7 +132,7 @@ export function commonOptions(): Option[] {
 
 export function agentOptions(): Option[] {
   return [
-    new Option('--listen <host:port>', 'address for /metrics, /healthz and /readyz').env('DOCKERLET_LISTEN').default('127.0.0.1:9464'),
+    new Option('--listen <host:port>', 'address for /metrics, /healthz, /readyz (and POST /git/fetch with a Git store)').env('DOCKERLET_LISTEN').default('127.0.0.1:9464'),
     new Option('--log-format <format>', 'log format').choices(LOG_FORMATS).env('DOCKERLET_LOG_FORMAT').default('text'),
     new Option('--log-level <level>', 'log level').choices(LOG_LEVELS).env('DOCKERLET_LOG_LEVEL').default('info'),
     new Option('--workers <n>', 'Sessions reconciled in parallel').env('DOCKERLET_WORKERS').argParser(positiveInt('--workers')).default(8),
@@ -150,6 +152,10 @@ export function agentOptions(): Option[] {
       .env('DOCKERLET_HEARTBEAT_INTERVAL')
       .argParser(durationMs('--heartbeat-interval'))
       .default(5_000, '5s'),
+    new Option('--git-poll-interval <duration>', 'Git store: how often to fetch (POST /git/fetch fetches at once)')
+      .env('DOCKERLET_GIT_POLL_INTERVAL')
+      .argParser(durationMs('--git-poll-interval'))
+      .default(30_000, '30s'),
     new Option('--prune-empty-store', 'allow an empty store to remove every managed container').env('DOCKERLET_PRUNE_EMPTY_STORE').default(false),
     new Option('--leader-election <backend>', 'how replicas pick the one that reconciles (none: a single replica; file: replicas on ONE host; redis: anywhere; kubernetes: a Lease)')
       .choices(LEADER_ELECTION_BACKENDS)
@@ -219,6 +225,7 @@ export interface RawAgentOptions extends RawCommonOptions {
   reconcileTimeout: number;
   stopTimeout: number;
   heartbeatInterval: number;
+  gitPollInterval: number;
   pruneEmptyStore: boolean | string;
   leaderElection?: LeaderElectionBackend;
   lockDir?: string;
@@ -323,6 +330,7 @@ export function agentConfig(raw: RawAgentOptions & RawRedisOptions): AgentConfig
     reconcileTimeoutMs: raw.reconcileTimeout,
     stopTimeoutSeconds: raw.stopTimeout,
     heartbeatIntervalMs: raw.heartbeatInterval,
+    gitPollIntervalMs: raw.gitPollInterval,
     pruneEmptyStore: truthy(raw.pruneEmptyStore),
     kubeLease: { namespace: raw.leaseNamespace, name: leaseName },
   };
@@ -338,7 +346,7 @@ export function agentConfig(raw: RawAgentOptions & RawRedisOptions): AgentConfig
 export function sessionNamespaceOf(store: StoreSpec, namespace: string | undefined): string | undefined {
   if (namespace === undefined || namespace === '') return undefined;
   if (store.kind !== 'kubernetes') {
-    throw new InvalidArgumentError(`--namespace is only used with --store kubernetes (the store is the directory ${store.dir}; its files name their namespaces)`);
+    throw new InvalidArgumentError(`--namespace is only used with --store kubernetes (with --store ${describeStoreSpec(store)}, the files name their namespaces)`);
   }
   if (!/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(namespace)) {
     throw new InvalidArgumentError(`--namespace "${namespace}" is not a namespace name (1-63 lowercase letters, digits or '-')`);

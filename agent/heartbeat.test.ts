@@ -52,6 +52,16 @@ describe('heartbeat', () => {
     expect(isRfc3339(record.lastHeartbeatTime)).toBe(true);
   });
 
+  it("writes the store's source report on every beat, and drops a stale one when there is none", async () => {
+    const source = { kind: 'git' as const, url: 'file:///srv/s.git', path: 's', lastAppliedRevision: 'abc123', lastFetchTime: at(START) };
+    const o = options({ source: () => source });
+    await beat(o);
+    expect(o.store.get('host-a')?.source).toEqual(source);
+    // The same agent restarted on a directory store: a Git report from before would be a lie.
+    await beat(options({ store: o.store }));
+    expect(o.store.get('host-a')?.source).toBeUndefined();
+  });
+
   it('keeps what it does not own and replaces HeartbeatMissed with HeartbeatReceived', async () => {
     const o = options({ engine: () => undefined, token: () => undefined });
     const other: Condition = { type: 'EngineReachable', status: 'False', reason: 'Timeout', lastTransitionTime: at(START - 9_000) };

@@ -3,7 +3,7 @@
 // derives it from the beat's age (FIELD-NOTES row 4: a beat that did not set state left an agent
 // stuck Offline after a restart).
 import type { Logger } from 'pino';
-import type { AgentStatus } from '../crds/types.ts';
+import type { AgentSource, AgentStatus } from '../crds/types.ts';
 import type { StatusStore } from '../reconciler/store.ts';
 import type { Clock } from '../reconciler/clock.ts';
 import { getCondition, READY, setCondition } from '../reconciler/conditions.ts';
@@ -25,10 +25,12 @@ export interface HeartbeatOptions {
   token?: () => number | undefined;
   /** Identities of the replicas seen (this one included or not; it is added). Default: just this one. */
   replicas?: () => string[];
+  /** The desired-state source's progress (Git stores: revision applied, last error). */
+  source?: () => AgentSource | undefined;
 }
 
 /** The fields a beat owns. Everything else in the record (conditions of other owners) is kept. */
-type OwnedFields = Pick<AgentStatus, 'state' | 'lastHeartbeatTime' | 'leader' | 'fencingToken' | 'replicas' | 'engineVersion' | 'capacity' | 'activeSessions'>;
+type OwnedFields = Pick<AgentStatus, 'state' | 'lastHeartbeatTime' | 'leader' | 'fencingToken' | 'replicas' | 'engineVersion' | 'capacity' | 'activeSessions' | 'source'>;
 
 /**
  * The record after one beat, built on the stored one (`previous`): a read-modify-write, so
@@ -38,6 +40,7 @@ export function agentStatus(options: HeartbeatOptions, previous?: AgentStatus): 
   const now = new Date(options.clock.now());
   const engine = options.engine();
   const token = options.token?.();
+  const source = options.source?.();
   const owned: OwnedFields = {
     state: 'Online',
     // Always an RFC 3339 string (FIELD-NOTES row 3); writeAgentRecord checks it again.
@@ -48,12 +51,14 @@ export function agentStatus(options: HeartbeatOptions, previous?: AgentStatus): 
   };
   // Without a lease there is no token; a predecessor's would be a lie.
   if (token !== undefined) owned.fencingToken = token;
+  if (source !== undefined) owned.source = source;
   // An engine not (yet) reachable says nothing new about it: the last known values stay.
   if (engine) {
     owned.engineVersion = engine.version;
     owned.capacity = { cpus: engine.cpus, memoryBytes: engine.memoryBytes };
   }
-  const { fencingToken: _dropped, ...kept } = previous ?? {};
+  // A store without a source report (a directory) must not keep a Git store's report from an earlier run.
+  const { fencingToken: _dropped, source: _previousSource, ...kept } = previous ?? {};
   const next: AgentStatus = { ...kept, ...owned };
   const conditions = readyAfterBeat(previous?.conditions, options.intervalMs, now);
   if (conditions !== undefined) next.conditions = conditions;

@@ -1,6 +1,7 @@
-// /metrics, /healthz and /readyz. Every replica serves them, leader or not.
+// /metrics, /healthz and /readyz. Every replica serves them, leader or not. With a Git store,
+// also POST /git/fetch: a webhook target that fetches now.
 import { createServer } from 'node:http';
-import type { Server } from 'node:http';
+import type { Server, ServerResponse } from 'node:http';
 import type { Registry } from 'prom-client';
 
 export interface Probe {
@@ -16,7 +17,15 @@ export interface HttpServerOptions {
   healthy: Probe;
   /** Readiness: caches synced, engine reachable. */
   ready: Probe;
+  /**
+   * POST /git/fetch (Git stores): fetch now and answer when that fetch (and the apply of a new
+   * commit) is done. The request body is ignored: whatever a webhook sends, the agent only
+   * fetches the repository it was configured with, so the endpoint needs no secret.
+   */
+  gitFetch?: () => Promise<{ ok: boolean }>;
 }
+
+export const GIT_FETCH_PATH = '/git/fetch';
 
 export async function startHttpServer(options: HttpServerOptions): Promise<Server> {
   const server = createServer((request, response) => {
@@ -26,6 +35,12 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Serve
       const problems = probe();
       response.writeHead(problems.length === 0 ? 200 : 503, { 'content-type': 'text/plain; charset=utf-8' });
       response.end(problems.length === 0 ? 'ok\n' : `${problems.join('\n')}\n`);
+      return;
+    }
+    if (path === GIT_FETCH_PATH && options.gitFetch) {
+      handleGitFetch(request.method, options.gitFetch, response);
+      // Drain the webhook's payload so the connection can be reused; its content is not needed.
+      request.resume();
       return;
     }
     if (path === '/metrics') {
@@ -52,4 +67,23 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Serve
     });
   });
   return server;
+}
+
+function handleGitFetch(method: string | undefined, gitFetch: () => Promise<{ ok: boolean }>, response: ServerResponse): void {
+  if (method !== 'POST') {
+    response.writeHead(405, { allow: 'POST', 'content-type': 'text/plain; charset=utf-8' });
+    response.end(`${GIT_FETCH_PATH} takes POST (a webhook target); it fetches the Git store now\n`);
+    return;
+  }
+  gitFetch().then(
+    (result) => {
+      // 502: the upstream repository could not be fetched or its commit not applied (body says why).
+      response.writeHead(result.ok ? 200 : 502, { 'content-type': 'application/json' });
+      response.end(`${JSON.stringify(result)}\n`);
+    },
+    (error: unknown) => {
+      response.writeHead(500, { 'content-type': 'text/plain; charset=utf-8' });
+      response.end(`${error instanceof Error ? error.message : String(error)}\n`);
+    },
+  );
 }

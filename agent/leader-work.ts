@@ -2,7 +2,7 @@
 // controller. It all starts when leadership is granted and stops when its signal aborts (lost,
 // deadline missed, released), cancelling reconciles in flight before anyone else can lead.
 import type { Logger } from 'pino';
-import type { AgentStatus, ObjectKey, Session, SessionStatus } from '../crds/types.ts';
+import type { AgentSource, AgentStatus, ObjectKey, Session, SessionStatus } from '../crds/types.ts';
 import type { Clock } from '../reconciler/clock.ts';
 import { Controller } from '../reconciler/controller.ts';
 import type { ReconcilerMetrics } from '../reconciler/metrics.ts';
@@ -37,6 +37,8 @@ export interface LeaderWorkDeps {
   /** Kubernetes mode: the Session finalizer and the Event recorder. */
   finalizer?: SessionFinalizer;
   events?: EventRecorder;
+  /** Where desired state comes from and how far it got (Git stores), for the Agent record. */
+  source?: () => AgentSource | undefined;
 }
 
 export interface LeaderWork {
@@ -137,6 +139,7 @@ export function startLeaderWork(deps: LeaderWorkDeps, signal: AbortSignal): Lead
       signal,
       token: deps.token,
       replicas: () => replicasSeen,
+      ...(deps.source ? { source: deps.source } : {}),
     });
     await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
   })().finally(async () => {

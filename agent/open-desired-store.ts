@@ -1,13 +1,23 @@
 // Opens the desired-state store that --store names, with what comes with it: a YAML directory
-// alone, or on Kubernetes the status subresource writer, the finalizer and the Event recorder.
+// alone; a Git repository fetched and applied commit by commit into the same YAML machinery (with
+// its source status and a fetch-now hook); or on Kubernetes the status subresource writer, the
+// finalizer and the Event recorder.
 import type { Logger } from 'pino';
-import type { Session, SessionStatus } from '../crds/types.ts';
+import type { Registry } from 'prom-client';
+import type { AgentSource, Session, SessionStatus } from '../crds/types.ts';
 import type { EventRecorder } from '../reconciler/events.ts';
 import type { DesiredStore } from '../reconciler/store.ts';
 import type { SessionFinalizer } from '../controllers/session/finalizer.ts';
 import type { ManagedStatusStore } from './backends.ts';
 import type { AgentConfig } from './config.ts';
+import { GitCache } from './git/git-cache.ts';
+import { gitCacheDir } from './store-spec.ts';
+import { GitDesiredStore } from './stores/git-store.ts';
+import type { GitSyncResult } from './stores/git-store.ts';
 import { openYamlStore } from './stores/open-yaml-store.ts';
+
+/** Bound on one git command; a first clone of a large repository over a slow link fits. */
+export const GIT_COMMAND_TIMEOUT_MS = 300_000;
 
 export interface OpenedDesiredStore {
   store: DesiredStore<Session>;
@@ -15,19 +25,46 @@ export interface OpenedDesiredStore {
   sessionStatus?: ManagedStatusStore<SessionStatus>;
   finalizer?: SessionFinalizer;
   events?: EventRecorder;
-  /** Stops watching and writes out what is pending. */
+  /** For the Agent record (Git stores only). */
+  source?: () => AgentSource;
+  /** Fetch now, for the webhook endpoint (Git stores only). */
+  sync?: () => Promise<GitSyncResult>;
+  /** Stops watching or polling and writes out what is pending. */
   close(): Promise<void>;
 }
 
-export async function openDesiredStore(config: AgentConfig, identity: string, logger: Logger): Promise<OpenedDesiredStore> {
-  switch (config.store.kind) {
+export interface OpenDesiredStoreDeps {
+  identity: string;
+  logger: Logger;
+  registry: Registry;
+}
+
+export async function openDesiredStore(config: AgentConfig, deps: OpenDesiredStoreDeps): Promise<OpenedDesiredStore> {
+  const { logger } = deps;
+  const spec = config.store;
+  switch (spec.kind) {
     case 'yaml':
-      return openYamlStore({ dir: config.store.dir, stateDir: config.stateDir, logger });
+      return openYamlStore({ dir: spec.dir, stateDir: config.stateDir, logger });
+    case 'git': {
+      const cache = new GitCache({ spec, dir: gitCacheDir(config.stateDir, spec), timeoutMs: GIT_COMMAND_TIMEOUT_MS });
+      // The Git store decides when the tree changes (after a swap), so the YAML store does not watch.
+      const yaml = await openYamlStore({ dir: cache.currentLink, stateDir: config.stateDir, logger, watch: false });
+      const store = new GitDesiredStore({ spec, cache, yaml: yaml.store, logger, pollIntervalMs: config.gitPollIntervalMs, registry: deps.registry });
+      return {
+        store,
+        close: async () => {
+          await store.stop();
+          await yaml.close();
+        },
+        source: () => store.sourceStatus(),
+        sync: () => store.sync(),
+      };
+    }
     case 'kubernetes': {
       // Loaded on use: an agent with a YAML store never pays for the Kubernetes client.
       const { openKubeStore } = await import('./kube/open-kube-store.ts');
       const access = { ...(config.kubeconfig ? { kubeconfig: config.kubeconfig } : {}), ...(config.sessionNamespace ? { namespace: config.sessionNamespace } : {}) };
-      const kube = openKubeStore(access, { logger, identity });
+      const kube = openKubeStore(access, { logger, identity: deps.identity });
       return { store: kube.store, sessionStatus: kube.statusStore, finalizer: kube.finalizer, events: kube.events, close: kube.close };
     }
   }

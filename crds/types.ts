@@ -64,6 +64,7 @@ export const AGENT_STATES = ['Online', 'Offline'] as const;
 export type AgentState = GenAgent.AgentState;
 export type AgentSpec = GenAgent.AgentSpec;
 export type AgentCapacity = GenAgent.AgentCapacity;
+export type AgentSource = GenAgent.AgentSource;
 export type AgentStatus = GenAgent.AgentStatus;
 
 export interface Agent {

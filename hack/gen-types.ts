@@ -47,6 +47,7 @@ const TYPE_NAMES: Record<Kind, Record<string, string>> = {
     status: 'AgentStatus',
     'status.state': 'AgentState',
     'status.capacity': 'AgentCapacity',
+    'status.source': 'AgentSource',
     'status.conditions[]': 'Condition',
     'status.conditions[].status': 'ConditionStatus',
   },

@@ -30,6 +30,19 @@ describe('formatAgents', () => {
     expect(text.split('\n')[2]).toBe('host-b   Online    b-1      1          30s ago     27.5.1   3');
   });
 
+  it('adds the Git store revision and its last error in wide output when an agent reports a source', () => {
+    const sourced = new Map(records);
+    sourced.set('host-a', {
+      ...records.get('host-a')!,
+      source: { kind: 'git', url: 'file:///srv/s.git', path: 's', lastAppliedRevision: '0123456789abcdef0123456789abcdef01234567', lastError: 'alpha.yaml:8:3: spec.restartPolicy: Unsupported value: "Sometimes": supported values: "Always"' },
+    });
+    const lines = formatAgents(sourced, { output: 'wide', now: NOW, gracePeriodMs: 60_000 }).split('\n');
+    expect(lines[0]).toMatch(/^NAME +STATE +LEADER +SESSIONS +HEARTBEAT +ENGINE +TOKEN +REVISION +SOURCE-ERROR$/);
+    expect(lines[1]).toMatch(/ 12 +0123456789ab +alpha\.yaml:8:3: spec\.restartPolicy: Unsupported value: "Som…$/);
+    // Not in the default table.
+    expect(formatAgents(sourced, { output: 'table', now: NOW }).split('\n')[0]).not.toContain('REVISION');
+  });
+
   it('prints JSON and YAML Lists of Agent objects with the derived state', () => {
     const json = JSON.parse(formatAgents(records, { output: 'json', now: NOW })) as { kind: string; items: Array<{ kind: string; metadata: { name: string }; status: AgentStatus }> };
     expect(json.kind).toBe('List');

@@ -44,7 +44,9 @@ export function formatAgents(statuses: ReadonlyMap<string, AgentStatus>, options
   }
   if (agents.length === 0) return '';
   const wide = options.output === 'wide';
-  const header = ['NAME', 'STATE', 'LEADER', 'SESSIONS', 'HEARTBEAT', 'ENGINE', ...(wide ? ['TOKEN'] : [])];
+  // Source columns only when some agent follows a Git store: a directory store has nothing to show.
+  const sourced = wide && agents.some((a) => a.status?.source !== undefined);
+  const header = ['NAME', 'STATE', 'LEADER', 'SESSIONS', 'HEARTBEAT', 'ENGINE', ...(wide ? ['TOKEN'] : []), ...(sourced ? ['REVISION', 'SOURCE-ERROR'] : [])];
   const rows = agents.map((a) => [
     a.metadata.name,
     a.status?.state ?? '',
@@ -53,6 +55,17 @@ export function formatAgents(statuses: ReadonlyMap<string, AgentStatus>, options
     a.status?.lastHeartbeatTime ? `${formatAge(a.status.lastHeartbeatTime, options.now)} ago` : 'never',
     a.status?.engineVersion ?? '',
     ...(wide ? [a.status?.fencingToken === undefined ? '' : String(a.status.fencingToken)] : []),
+    ...(sourced
+      ? [
+          // The Git store's last applied commit, short as git shows it; the full one is in -o json.
+          a.status?.source?.lastAppliedRevision?.slice(0, 12) ?? '',
+          a.status?.source?.lastError === undefined ? '' : truncate(a.status.source.lastError, 60),
+        ]
+      : []),
   ]);
   return formatTable(header, rows);
+}
+
+function truncate(text: string, max: number): string {
+  return text.length <= max ? text : `${text.slice(0, max - 1)}…`;
 }

@@ -7,7 +7,7 @@ import { StartupError } from '../startup-error.ts';
 
 export function agentCommand(): Command {
   const command = new Command('agent')
-    .description('Run the agent: watch the Sessions (a YAML directory, or Kubernetes) and converge the local Docker engine.')
+    .description('Run the agent: follow the Sessions (a YAML directory, a Git repository, or Kubernetes) and converge the local Docker engine.')
     .addHelpText(
       'after',
       `
@@ -15,6 +15,8 @@ Examples:
   dockerlet agent --store ./examples
   DOCKERLET_STORE=/srv/gitops/sessions dockerlet agent --listen 0.0.0.0:9464 --log-format json
   dockerlet agent --store kubernetes --kubeconfig ~/.kube/config --namespace team-a
+  dockerlet agent --store git:https://example.org/ops/sessions.git#main:prod --git-poll-interval 1m
+    (then POST http://<listen>/git/fetch from a push webhook to fetch at once)
 
 Every flag can also be set by the environment variable shown next to it.
 SIGINT or SIGTERM stops the agent; running containers keep running and are adopted on the next start.`,

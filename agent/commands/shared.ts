@@ -9,6 +9,7 @@ import { InvalidArgumentError } from 'commander';
 import { commonConfig, configOrExit } from '../config.ts';
 import type { CommonConfig, RawCommonOptions } from '../config.ts';
 import { STATE_FILES } from '../backends.ts';
+import { gitCurrentDir } from '../store-spec.ts';
 import { openYamlStore } from '../stores/open-yaml-store.ts';
 import type { YamlDirectoryStore } from '../stores/yaml-store.ts';
 
@@ -17,13 +18,13 @@ export function quietLogger(): Logger {
   return pino({ level: 'error' }, pino.destination(2));
 }
 
+/** The read-only commands read a YAML directory directly (for a Git store: the revision applied last). */
+export type ReadOnlyConfig = CommonConfig & { storeDir: string };
+
 /**
  * Common config for a read-only command. When --store was not given, the store the agent
  * recorded in its state directory is used, so `dockerlet get sessions` needs no flags.
  */
-/** The read-only commands read a YAML store directly. */
-export type ReadOnlyConfig = CommonConfig & { storeDir: string };
-
 export async function readOnlyConfig(command: Command, raw: RawCommonOptions): Promise<ReadOnlyConfig> {
   if (command.getOptionValueSource('store') === 'default') {
     try {
@@ -38,12 +39,16 @@ export async function readOnlyConfig(command: Command, raw: RawCommonOptions): P
   }
   return configOrExit(command, () => {
     const config = commonConfig(raw);
-    if (config.store.kind !== 'yaml') {
-      throw new InvalidArgumentError(
-        `\`dockerlet ${command.name()}\` reads a directory of Session YAML; with --store ${config.store.kind} the API server holds the Sessions: use \`kubectl get sessions -A\``,
-      );
+    switch (config.store.kind) {
+      case 'yaml':
+        return { ...config, storeDir: config.store.dir };
+      case 'git':
+        return { ...config, storeDir: gitCurrentDir(config.stateDir, config.store) };
+      case 'kubernetes':
+        throw new InvalidArgumentError(
+          `\`dockerlet ${command.name()}\` reads a directory of Session YAML; with --store kubernetes the API server holds the Sessions: use \`kubectl get sessions -A\``,
+        );
     }
-    return { ...config, storeDir: config.store.dir };
   });
 }
 

@@ -120,6 +120,14 @@ export class YamlDirectoryStore implements DesiredStore<Session> {
     await this.closeWatcher();
   }
 
+  /**
+   * Reloads now and resolves when that pass is done. For a directory that changes only when its
+   * owner says so (the Git store swaps a revision in, then calls this) rather than by watching.
+   */
+  reload(): Promise<void> {
+    return this.enqueuePass();
+  }
+
   isComplete(): boolean {
     // Asked by every reconcile (may it delete?): O(1), where loadProblems() walks every file.
     return this.loaded && this.rootProblem === undefined && this.unreadableDirs.size === 0 && this.faultedFiles === 0;

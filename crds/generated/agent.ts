@@ -35,11 +35,47 @@ export interface AgentStatus {
   engineVersion?: string;
   capacity?: AgentCapacity;
   activeSessions?: number;
+  source?: AgentSource;
   conditions?: Condition[];
 }
 export interface AgentCapacity {
   cpus?: number;
   memoryBytes?: number;
+}
+/**
+ * Where this agent's desired state comes from, and how far it got (Git stores).
+ */
+export interface AgentSource {
+  kind?: 'yaml' | 'git';
+  /**
+   * Repository URL (credentials hidden) or directory.
+   */
+  url?: string;
+  /**
+   * Branch or tag followed; absent means the remote's HEAD branch.
+   */
+  ref?: string;
+  /**
+   * Directory inside the repository holding the Session YAML.
+   */
+  path?: string;
+  /**
+   * Commit the ref named at the last successful fetch.
+   */
+  revision?: string;
+  /**
+   * Commit whose files the store holds now (applied once, when first seen).
+   */
+  lastAppliedRevision?: string;
+  lastAppliedTime?: string;
+  /**
+   * Time of the last fetch attempt, successful or not.
+   */
+  lastFetchTime?: string;
+  /**
+   * Why the last fetch or apply failed, or which files of the applied revision were refused (file:line); absent when all is well.
+   */
+  lastError?: string;
 }
 export interface Condition {
   type: string;

@@ -31,6 +31,7 @@ async function configFor(world: AgentWorld, overrides: Partial<AgentConfig> = {}
     reconcileTimeoutMs: 60_000,
     stopTimeoutSeconds: 1,
     heartbeatIntervalMs: 1_000,
+    gitPollIntervalMs: 30_000,
     pruneEmptyStore: false,
     leaderElection: 'none',
     lockDir: world.stateDir,
