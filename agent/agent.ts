@@ -24,6 +24,7 @@ import type { LeaderWork } from './leader-work.ts';
 import { startLeaderWork } from './leader-work.ts';
 import { openDesiredStore } from './open-desired-store.ts';
 import { describeStoreSpec, gitCurrentDir } from './store-spec.ts';
+import { openSwarmContext } from './swarm/context.ts';
 import { waitForEngine } from './wait-for-engine.ts';
 
 export { STATE_FILES } from './backends.ts';
@@ -53,7 +54,9 @@ export function replicaIdentity(): string {
 
 export async function startAgent(config: AgentConfig, deps: AgentDeps): Promise<RunningAgent> {
   const clock = deps.clock ?? systemClock;
-  const identity = replicaIdentity();
+  // In a swarm the identity is this replica's task, found from its own container (never DNS).
+  const swarm = await openSwarmContext(config.leaderElection, { socketPath: config.dockerSocket, logger: deps.logger });
+  const identity = config.leaderElection === 'swarm' && swarm ? swarm.identity : replicaIdentity();
   const logger = deps.logger.child({ identity });
   const lifetime = new AbortController();
   const registry = new Registry();
@@ -72,7 +75,13 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps): Promise<
   );
   const opened = await openDesiredStore(config, { identity, logger: logger.child({ component: 'store' }), registry });
   const store = opened.store;
-  const backends = await openBackends(config, identity, { logger, clock, registry, ...(opened.sessionStatus ? { sessionStatus: opened.sessionStatus } : {}) });
+  const backends = await openBackends(config, identity, {
+    logger,
+    clock,
+    registry,
+    ...(opened.sessionStatus ? { sessionStatus: opened.sessionStatus } : {}),
+    ...(swarm ? { swarm } : {}),
+  });
   await Promise.all([backends.sessions.load(), backends.agents.load()]);
   const metrics = createReconcilerMetrics(registry);
   registerAgentMetrics(registry, { store: backends.agents, clock, gracePeriodMs: config.livenessGraceMs });

@@ -1,6 +1,6 @@
 // Builds what the configuration chooses: where status lives (state dir, Redis, or Agent resources
-// in Kubernetes), how replicas elect a leader (none, file, redis, kubernetes) and how they see each
-// other. The agent only wires the result.
+// in Kubernetes), how replicas elect a leader (none, file, redis, kubernetes, swarm) and how they see
+// each other. The agent only wires the result.
 import { join } from 'node:path';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
@@ -16,7 +16,12 @@ import { parseAgentStatus } from './agent-record.ts';
 import type { AgentConfig, RedisConfig } from './config.ts';
 import { FileLeaseLock } from './leader/file-lock.ts';
 import { NoLeaderElection } from './leader/none.ts';
+import { FileLockRefused } from './leader/file-lock-host.ts';
 import { RedisLeaseLock } from './leader/redis-lock.ts';
+import { SwarmLeaseLock } from './leader/swarm-lock.ts';
+import type { SwarmContext } from './swarm/context.ts';
+import { swarmReplicas } from './swarm/peers.ts';
+import { fileBackendRefusal } from './swarm/placement.ts';
 import type { ReplicaRegistry } from './replicas.ts';
 import { fileReplicas, redisReplicas, soloReplica } from './replicas.ts';
 import { FileStatusStore } from './stores/file-status-store.ts';
@@ -106,10 +111,12 @@ export interface BackendDeps {
   registry: Registry;
   /** Session status kept by the desired store itself (Kubernetes: the status subresource). */
   sessionStatus?: ManagedStatusStore<SessionStatus>;
+  /** This replica's own Swarm task, service and API, when it runs as a Swarm task. */
+  swarm?: SwarmContext;
 }
 
 export async function openBackends(config: AgentConfig, identity: string, deps: BackendDeps): Promise<Backends> {
-  const { logger, clock, registry } = deps;
+  const { logger, clock, registry, swarm } = deps;
   const redis = config.redis ? await openRedis(config.redis, logger.child({ component: 'redis' })) : undefined;
   if (redis) await redisReady(redis, logger);
   // Like ioredis, the Kubernetes client is loaded only by agents that use it (it is large).
@@ -145,6 +152,13 @@ export async function openBackends(config: AgentConfig, identity: string, deps: 
       replicas = soloReplica(identity);
       break;
     case 'file': {
+      if (swarm) {
+        // In a Swarm service whose replicas may land on several nodes, each node would have its
+        // own lock file (FIELD-NOTES #1): refuse before electing anyone.
+        const service = await swarm.api.inspectService(swarm.self.serviceId);
+        const refusal = fileBackendRefusal(service.name, service.spec);
+        if (refusal) throw new FileLockRefused(refusal);
+      }
       const lock = new FileLeaseLock({ dir: config.lockDir, logger: electorDeps.logger });
       // Refuse a lock directory shared across hosts now, at start, rather than electing two leaders.
       await lock.verify();
@@ -166,6 +180,14 @@ export async function openBackends(config: AgentConfig, identity: string, deps: 
       const lock = new kube.KubeLeaseLock({ kubeConfig, ...config.kubeLease, logger: electorDeps.logger, clock });
       elector = new LeaseLeaderElector({ ...electorDeps, lock });
       replicas = soloReplica(identity);
+      lockToClose = lock;
+      break;
+    }
+    case 'swarm': {
+      if (!swarm) throw new Error('swarm leader election needs the agent to run as a Swarm task');
+      const lock = new SwarmLeaseLock({ api: swarm.api, serviceId: swarm.self.serviceId, ownTaskId: swarm.self.taskId, clock });
+      elector = new LeaseLeaderElector({ ...electorDeps, lock });
+      replicas = swarmReplicas(swarm.api, { id: swarm.self.serviceId, name: swarm.self.serviceName });
       lockToClose = lock;
       break;
     }

@@ -6,7 +6,7 @@ import { InvalidArgumentError, Option } from 'commander';
 import { describeStoreSpec, parseStoreSpec } from './store-spec.ts';
 import type { StoreSpec } from './store-spec.ts';
 
-export const LEADER_ELECTION_BACKENDS = ['none', 'file', 'redis', 'kubernetes'] as const;
+export const LEADER_ELECTION_BACKENDS = ['none', 'file', 'redis', 'kubernetes', 'swarm'] as const;
 export type LeaderElectionBackend = (typeof LEADER_ELECTION_BACKENDS)[number];
 
 export const LOG_FORMATS = ['json', 'text'] as const;
@@ -157,7 +157,7 @@ export function agentOptions(): Option[] {
       .argParser(durationMs('--git-poll-interval'))
       .default(30_000, '30s'),
     new Option('--prune-empty-store', 'allow an empty store to remove every managed container').env('DOCKERLET_PRUNE_EMPTY_STORE').default(false),
-    new Option('--leader-election <backend>', 'how replicas pick the one that reconciles (none: a single replica; file: replicas on ONE host; redis: anywhere; kubernetes: a Lease)')
+    new Option('--leader-election <backend>', 'how replicas pick the one that reconciles (none: a single replica; file: replicas on ONE host; redis: anywhere; kubernetes: a Lease; swarm: replicas of one Swarm service, lease in Swarm itself)')
       .choices(LEADER_ELECTION_BACKENDS)
       .env('DOCKERLET_LEADER_ELECTION'),
     new Option('--lock-dir <dir>', 'file backend: lock directory shared by the replicas on this host (default: --state-dir)').env('DOCKERLET_LOCK_DIR'),

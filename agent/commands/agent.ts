@@ -4,6 +4,8 @@ import type { RawAgentOptions, RawRedisOptions } from '../config.ts';
 import { startAgent } from '../agent.ts';
 import { createLogger } from '../logger.ts';
 import { StartupError } from '../startup-error.ts';
+import { FileLockRefused } from '../leader/file-lock-host.ts';
+import { NotASwarmTaskError } from '../swarm/context.ts';
 
 export function agentCommand(): Command {
   const command = new Command('agent')
@@ -29,7 +31,11 @@ SIGINT or SIGTERM stops the agent; running containers keep running and are adopt
     try {
       agent = await startAgent(config, { logger });
     } catch (error) {
-      if (error instanceof StartupError) command.error(`error: ${error.message}`, { exitCode: 2 });
+      // A refusal to start is the user's to fix: one line naming the flag, exit status 2.
+      if (error instanceof StartupError || error instanceof FileLockRefused || error instanceof NotASwarmTaskError) {
+        logger.flush();
+        command.error(`error: ${error.message}`, { exitCode: 2 });
+      }
       throw error;
     }
     const shutdown = (signal: string): void => {
