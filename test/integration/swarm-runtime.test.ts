@@ -1,0 +1,219 @@
+// --runtime swarm on the real single-node swarm of the test environment: Sessions become
+// one-replica services carrying our labels; status reports node, task state and address; an image
+// change recreates, a resource change updates in place, Stopped scales to 0, a deleted Session's
+// service goes, and a restarted agent recreates nothing. Every service here carries this run's
+// unique agent name, and only those are removed.
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { pino } from 'pino';
+import type { AgentConfig } from '../../agent/config.ts';
+import type { RunningAgent } from '../../agent/agent.ts';
+import { startAgent } from '../../agent/agent.ts';
+import { dockerCli, freePort, TEST_DOCKER_SOCKET, TEST_IMAGE } from '../support/docker.ts';
+import { AgentWorld } from '../support/agent-process.ts';
+import { consistently, eventually } from '../support/eventually.ts';
+import { requireTestSwarm, serviceTasks } from '../support/swarm.ts';
+
+const sleeper = { command: ['sleep', 'infinity'] };
+const KEYS = ['default/alpha', 'default/beta', 'default/gamma'] as const;
+
+interface ServiceRow {
+  id: string;
+  key: string;
+  replicas: number;
+  image: string;
+  memoryBytes: number;
+  hash: string;
+}
+
+interface StatusView {
+  metadata: { name: string; namespace?: string };
+  status?: { phase?: string; containerID?: string; node?: string; taskState?: string; address?: string; conditions?: { type: string; status: string }[] };
+}
+
+async function configFor(world: AgentWorld): Promise<AgentConfig> {
+  return {
+    store: { kind: 'yaml', dir: world.storeDir },
+    stateDir: world.stateDir,
+    agentName: world.agentName,
+    dockerSocket: TEST_DOCKER_SOCKET,
+    runtime: 'swarm',
+    listenHost: '127.0.0.1',
+    listenPort: await freePort(),
+    logFormat: 'json',
+    logLevel: 'error',
+    workers: 4,
+    resyncPeriodMs: 3_600_000, // tests trigger resyncs themselves
+    reconcileTimeoutMs: 60_000,
+    stopTimeoutSeconds: 1,
+    heartbeatIntervalMs: 1_000,
+    gitPollIntervalMs: 30_000,
+    pruneEmptyStore: false,
+    leaderElection: 'none',
+    lockDir: world.stateDir,
+    leaseDurationMs: 15_000,
+    renewDeadlineMs: 10_000,
+    retryPeriodMs: 2_000,
+    livenessGraceMs: 3_000,
+  };
+}
+
+/** This world's services as the docker CLI sees them, by Session key. */
+async function services(world: AgentWorld): Promise<Map<string, ServiceRow>> {
+  const ids = (await dockerCli(['service', 'ls', '--quiet', '--filter', `label=dockerlet.dev/agent=${world.agentName}`])).split('\n').filter(Boolean);
+  const rows = new Map<string, ServiceRow>();
+  if (ids.length === 0) return rows;
+  const format =
+    '{{.ID}}|{{index .Spec.Labels "dockerlet.dev/namespace"}}/{{index .Spec.Labels "dockerlet.dev/name"}}|{{.Spec.Mode.Replicated.Replicas}}|{{.Spec.TaskTemplate.ContainerSpec.Image}}|{{with .Spec.TaskTemplate.Resources}}{{with .Limits}}{{.MemoryBytes}}{{end}}{{end}}|{{index .Spec.Labels "dockerlet.dev/config-hash"}}';
+  for (const line of (await dockerCli(['service', 'inspect', '--format', format, ...ids])).split('\n').filter(Boolean)) {
+    const [id = '', key = '', replicas = '0', image = '', memory = '', hash = ''] = line.split('|');
+    if (rows.has(key)) throw new Error(`two services for ${key}`);
+    rows.set(key, { id, key, replicas: Number(replicas), image, memoryBytes: Number(memory || 0), hash });
+  }
+  return rows;
+}
+
+async function runningTaskIds(serviceId: string): Promise<string[]> {
+  return (await serviceTasks(serviceId)).filter((t) => t.state === 'running').map((t) => t.id);
+}
+
+async function statuses(world: AgentWorld): Promise<Map<string, StatusView['status']>> {
+  const result = await world.cli(['get', 'sessions', '-o', 'json']);
+  if (result.code !== 0) throw new Error(`get sessions failed (${result.code}): ${result.stderr}`);
+  const items = (JSON.parse(result.stdout) as { items: StatusView[] }).items;
+  return new Map(items.map((s) => [`${s.metadata.namespace ?? 'default'}/${s.metadata.name}`, s.status]));
+}
+
+describe('--runtime swarm on the real single-node swarm', () => {
+  let world: AgentWorld | undefined;
+  let agent: RunningAgent | undefined;
+  let extraTag: string | undefined;
+
+  beforeAll(requireTestSwarm);
+
+  afterEach(async () => {
+    await agent?.stop();
+    agent = undefined;
+    if (world) {
+      // Only this run's services: they carry its unique agent name.
+      const ids = (await dockerCli(['service', 'ls', '--quiet', '--filter', `label=dockerlet.dev/agent=${world.agentName}`])).split('\n').filter(Boolean);
+      if (ids.length > 0) await dockerCli(['service', 'rm', ...ids]);
+      await world.cleanup();
+    }
+    if (extraTag) await dockerCli(['rmi', extraTag]).catch(() => undefined);
+    world = undefined;
+    extraTag = undefined;
+  });
+
+  async function start(w: AgentWorld): Promise<RunningAgent> {
+    agent = await startAgent(await configFor(w), { logger: pino({ level: 'silent' }) });
+    return agent;
+  }
+
+  it('runs Sessions as one-replica services, reports node/state/address, adopts on restart, recreates on an image change, updates in place, scales to 0, removes', async () => {
+    const w = (world = await AgentWorld.create());
+    for (const key of KEYS) await w.writeSession({ name: key.split('/')[1] ?? '', spec: sleeper });
+    await start(w);
+
+    // 3 Sessions → 3 services with one running task each, carrying our labels.
+    const first = await eventually(
+      async () => {
+        const rows = await services(w);
+        expect([...rows.keys()].sort()).toEqual([...KEYS]);
+        for (const row of rows.values()) {
+          expect(row.replicas).toBe(1);
+          expect(row.image).toBe(TEST_IMAGE);
+          expect(row.hash).toMatch(/^[0-9a-f]{64}$/);
+          expect(await runningTaskIds(row.id)).toHaveLength(1);
+        }
+        return rows;
+      },
+      { timeoutMs: 60_000, message: 'three services with one running task each' },
+    );
+    const nodeName = (await dockerCli(['node', 'inspect', 'self', '--format', '{{.Description.Hostname}}'])).trim();
+    await eventually(
+      async () => {
+        const byKey = await statuses(w);
+        for (const key of KEYS) {
+          const status = byKey.get(key);
+          expect(status?.phase).toBe('Running');
+          expect(status?.containerID).toBe(first.get(key)?.id);
+          expect(status?.node).toBe(nodeName);
+          expect(status?.taskState).toBe('running');
+          expect(status?.address).toMatch(/^\d+\.\d+\.\d+\.\d+$/);
+        }
+      },
+      { timeoutMs: 20_000, message: 'status shows node, task state and address' },
+    );
+    const wide = await w.cli(['get', 'sessions', '-o', 'wide']);
+    expect(wide.code).toBe(0);
+    expect(wide.stdout.split('\n')[0]).toMatch(/NODE\s+ADDRESS/);
+    expect(wide.stdout).toContain(nodeName);
+
+    // Agent restart: nothing is recreated, no task is replaced.
+    const tasksBefore = new Map<string, string[]>();
+    for (const row of first.values()) tasksBefore.set(row.id, await runningTaskIds(row.id));
+    await agent?.stop();
+    await start(w);
+    await agent?.resync();
+    await consistently(
+      async () => {
+        const rows = await services(w);
+        expect(new Map([...rows].map(([k, r]) => [k, r.id]))).toEqual(new Map([...first].map(([k, r]) => [k, r.id])));
+        for (const [id, tasks] of tasksBefore) expect(await runningTaskIds(id)).toEqual(tasks);
+      },
+      { durationMs: 4_000, intervalMs: 500, message: 'no service recreated and no task replaced after an agent restart' },
+    );
+
+    // Image change (a config-hash field) → a new service replaces the old one.
+    extraTag = `dockerlet-test/busybox:${w.agentName}`;
+    await dockerCli(['tag', TEST_IMAGE, extraTag]);
+    await w.writeSession({ name: 'alpha', spec: { ...sleeper, image: extraTag } });
+    const alphaBefore = first.get('default/alpha')?.id;
+    await eventually(
+      async () => {
+        const alpha = (await services(w)).get('default/alpha');
+        expect(alpha?.image).toBe(extraTag);
+        expect(alpha?.id).not.toBe(alphaBefore);
+        expect(await runningTaskIds(alpha?.id ?? '')).toHaveLength(1);
+      },
+      { timeoutMs: 60_000, message: 'image change recreated the service' },
+    );
+    const gone = await dockerCli(['service', 'ls', '--quiet', '--filter', `id=${alphaBefore}`]);
+    expect(gone).toBe('');
+
+    // Resource change → the same service, updated in place.
+    const betaId = first.get('default/beta')?.id;
+    await w.writeSession({ name: 'beta', spec: { ...sleeper, resources: { memory: '64Mi' } } });
+    await eventually(
+      async () => {
+        const beta = (await services(w)).get('default/beta');
+        expect(beta?.id).toBe(betaId);
+        expect(beta?.memoryBytes).toBe(64 * 1024 * 1024);
+        expect(await runningTaskIds(betaId ?? '')).toHaveLength(1);
+      },
+      { timeoutMs: 60_000, message: 'memory limit updated in place' },
+    );
+
+    // Stopped → replicas 0, same service.
+    const gammaId = first.get('default/gamma')?.id;
+    await w.writeSession({ name: 'gamma', spec: { ...sleeper, state: 'Stopped' } });
+    await eventually(
+      async () => {
+        const gamma = (await services(w)).get('default/gamma');
+        expect(gamma).toMatchObject({ id: gammaId, replicas: 0 });
+        expect((await statuses(w)).get('default/gamma')?.phase).toBe('Stopped');
+      },
+      { timeoutMs: 30_000, message: 'Stopped scaled the service to 0' },
+    );
+
+    // Delete → service removed; the others stay.
+    await w.removeFile('default-gamma.yaml');
+    await eventually(
+      async () => {
+        const rows = await services(w);
+        expect([...rows.keys()].sort()).toEqual(['default/alpha', 'default/beta']);
+      },
+      { timeoutMs: 30_000, message: "deleted Session's service removed" },
+    );
+  });
+});
