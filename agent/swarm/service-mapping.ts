@@ -282,6 +282,9 @@ export function toServiceDetails(service: RawService, tasks: readonly RawTask[],
   const state = serviceState(spec, tasks);
   const taskState = task?.Status?.State;
   const running = state === 'running';
+  // What the last run ended with: the newest task's if it ended, else the newest that did (a
+  // restart waiting to start says nothing of why the previous one stopped).
+  const ended = task && TERMINAL_TASK_STATES.has(taskState ?? '') ? task : newestTask(tasks.filter((t) => ENDED_BY_ITSELF.has(t.Status?.State ?? '')));
   const details: ContainerDetails = {
     id: service.ID ?? '',
     name: spec.Name ?? '',
@@ -289,7 +292,7 @@ export function toServiceDetails(service: RawService, tasks: readonly RawTask[],
     state,
     labels: spec.Labels ?? {},
     created: createdSeconds(service.CreatedAt),
-    exitCode: task?.Status?.ContainerStatus?.ExitCode ?? 0,
+    exitCode: ended?.Status?.ContainerStatus?.ExitCode ?? 0,
     oomKilled: false,
     restartCount: tasks.filter((t) => t !== task && ENDED_BY_ITSELF.has(t.Status?.State ?? '')).length,
     memoryBytes: template.Resources?.Limits?.MemoryBytes ?? 0,
@@ -299,7 +302,7 @@ export function toServiceDetails(service: RawService, tasks: readonly RawTask[],
   };
   if (running && task?.Status?.Timestamp) details.startedAt = task.Status.Timestamp;
   if (!running && task && taskState && TERMINAL_TASK_STATES.has(taskState) && task.Status?.Timestamp) details.finishedAt = task.Status.Timestamp;
-  if (task?.Status?.Err) details.error = task.Status.Err;
+  if (!running && ended?.Status?.Err) details.error = ended.Status.Err;
   const attached = (task?.NetworksAttachments ?? []).flatMap((a) => a.Addresses ?? [])[0];
   const address = attached ? stripPrefixLength(attached) : placement.containerAddress;
   if (running && address) details.ipAddress = address;
