@@ -9,7 +9,7 @@ import type { AgentConfig } from '../../agent/config.ts';
 import type { RunningAgent } from '../../agent/agent.ts';
 import { startAgent } from '../../agent/agent.ts';
 import { dockerCli, freePort, TEST_DOCKER_SOCKET, TEST_IMAGE } from '../support/docker.ts';
-import { AgentWorld } from '../support/agent-process.ts';
+import { AgentWorld, metricValue } from '../support/agent-process.ts';
 import { consistently, eventually } from '../support/eventually.ts';
 import { requireTestSwarm, serviceTasks } from '../support/swarm.ts';
 
@@ -104,6 +104,11 @@ describe('--runtime swarm on the real single-node swarm', () => {
     extraTag = undefined;
   });
 
+  async function stopAgent(): Promise<void> {
+    await agent?.stop();
+    agent = undefined;
+  }
+
   async function start(w: AgentWorld): Promise<RunningAgent> {
     agent = await startAgent(await configFor(w), { logger: pino({ level: 'silent' }) });
     return agent;
@@ -152,9 +157,8 @@ describe('--runtime swarm on the real single-node swarm', () => {
     // Agent restart: nothing is recreated, no task is replaced.
     const tasksBefore = new Map<string, string[]>();
     for (const row of first.values()) tasksBefore.set(row.id, await runningTaskIds(row.id));
-    await agent?.stop();
-    await start(w);
-    await agent?.resync();
+    await stopAgent();
+    await (await start(w)).resync();
     await consistently(
       async () => {
         const rows = await services(w);
@@ -214,6 +218,60 @@ describe('--runtime swarm on the real single-node swarm', () => {
         expect([...rows.keys()].sort()).toEqual(['default/alpha', 'default/beta']);
       },
       { timeoutMs: 30_000, message: "deleted Session's service removed" },
+    );
+  });
+
+  it('resyncs running services with one list call; collects an orphan and applies a change made while the agent was down; an empty store removes nothing', async () => {
+    const w = (world = await AgentWorld.create());
+    await w.writeSession({ name: 'keep', spec: sleeper });
+    await w.writeSession({ name: 'orphan', spec: sleeper });
+    await start(w);
+    const first = await eventually(
+      async () => {
+        const rows = await services(w);
+        expect([...rows.keys()].sort()).toEqual(['default/keep', 'default/orphan']);
+        for (const row of rows.values()) expect(await runningTaskIds(row.id)).toHaveLength(1);
+        expect([...(await statuses(w)).values()].map((s) => s?.phase)).toEqual(['Running', 'Running']);
+        return rows;
+      },
+      { timeoutMs: 60_000, message: 'two running services' },
+    );
+
+    // A resync of settled services: one list call, no inspect (events and polls are quiet).
+    const calls = async (op: string): Promise<number> => metricValue(await (agent as RunningAgent).registry.metrics(), 'dockerlet_docker_api_requests_total', { op });
+    await eventually(async () => {
+      const before = { list: await calls('list'), inspect: await calls('inspect'), tasks: await calls('task_list') };
+      await agent?.resync();
+      await new Promise((resolve) => setImmediate(resolve));
+      expect({ list: await calls('list'), inspect: await calls('inspect'), tasks: await calls('task_list') }).toEqual({ ...before, list: before.list + 1 });
+    }, { timeoutMs: 20_000, message: 'a resync costs one list call' });
+
+    // While the agent is down: one Session deleted, one changed (env is a config-hash field).
+    await stopAgent();
+    await w.removeFile('default-orphan.yaml');
+    await w.writeSession({ name: 'keep', spec: { ...sleeper, env: [{ name: 'CHANGED', value: '1' }] } });
+    await start(w);
+    await eventually(
+      async () => {
+        const rows = await services(w);
+        expect([...rows.keys()]).toEqual(['default/keep']);
+        const keep = rows.get('default/keep');
+        expect(keep?.id).not.toBe(first.get('default/keep')?.id);
+        expect(await runningTaskIds(keep?.id ?? '')).toHaveLength(1);
+      },
+      { timeoutMs: 60_000, message: 'orphan collected and the change applied after the restart' },
+    );
+    const kept = (await services(w)).get('default/keep')?.id;
+
+    // An empty store is not "delete everything".
+    await stopAgent();
+    await w.removeFile('default-keep.yaml');
+    await (await start(w)).resync();
+    await consistently(
+      async () => {
+        expect((await services(w)).get('default/keep')?.id).toBe(kept);
+      },
+      { durationMs: 4_000, intervalMs: 500, message: 'an empty store removes no service' },
     );
   });
 });
