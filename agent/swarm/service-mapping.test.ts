@@ -144,3 +144,13 @@ describe('service mapping', () => {
     expect(labels).toEqual({ [LABELS.managedBy]: 'dockerlet', [LABELS.agent]: 'a', [LABELS.name]: 'web', [LABELS.namespace]: 'ns' });
   });
 });
+
+describe('not a swarm manager', () => {
+  it('turns the engine refusal into a start-up error that names the flag and the fix', async () => {
+    const { notAManager } = await import('./service-runtime.ts');
+    const error = notAManager(new Error('list services: This node is not a swarm manager. Use "docker swarm init" or "docker swarm join" to connect this node to swarm and try again.'));
+    expect(error?.name).toBe('StartupError');
+    expect(error?.message).toMatch(/^--runtime swarm needs a swarm manager.*--runtime docker$/);
+    expect(notAManager(new Error('connection refused'))).toBeUndefined();
+  });
+});

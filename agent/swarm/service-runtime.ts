@@ -24,6 +24,7 @@ import { labelFilters } from '../docker/dockerode-mapping.ts';
 import { EngineUnavailableError, NotFoundError } from '../docker/errors.ts';
 import { toEngineError } from '../docker/error-mapping.ts';
 import { LABELS } from '../../controllers/session/labels.ts';
+import { StartupError } from '../startup-error.ts';
 import type { RawService, RawServiceSpec, RawTask, TaskPlacement } from './service-mapping.ts';
 import {
   RUNTIME_LABEL,
@@ -99,10 +100,14 @@ export class SwarmServiceRuntime implements DockerRuntime {
   /** One call: services with their running/desired task counts (status=true). */
   async listContainers(labelSelector: Record<string, string>): Promise<ContainerSummary[]> {
     const filters = JSON.stringify({ label: labelFilters(labelSelector) });
-    const services = await this.call('list', 'list services', (signal) =>
-      this.docker.listServices({ filters, status: true, abortSignal: signal } as Docker.ServiceListOptions),
-    );
-    return (services as RawService[]).map(toServiceSummary);
+    try {
+      const services = await this.call('list', 'list services', (signal) =>
+        this.docker.listServices({ filters, status: true, abortSignal: signal } as Docker.ServiceListOptions),
+      );
+      return (services as RawService[]).map(toServiceSummary);
+    } catch (error) {
+      throw notAManager(error) ?? error;
+    }
   }
 
   /** Service, its tasks, and (cached) the node of the newest one: 2 calls, 3 for a node not seen yet. */
@@ -280,4 +285,17 @@ export class SwarmServiceRuntime implements DockerRuntime {
       deadline.dispose();
     }
   }
+}
+
+/** The engine's answer when it is not a swarm manager (20.10: "This node is not a swarm manager…"). */
+const NOT_A_MANAGER = /not a swarm manager|swarm is not active|not part of a swarm/i;
+
+/** The first list at start fails this way on a worker or a plain engine: say which flag to change. */
+export function notAManager(error: unknown): StartupError | undefined {
+  const message = error instanceof Error ? error.message : String(error);
+  if (!NOT_A_MANAGER.test(message)) return undefined;
+  return new StartupError(
+    `--runtime swarm needs a swarm manager, and this engine says: ${message} — run the agent on a manager node (docker swarm init, or join as a manager), or use --runtime docker`,
+    { cause: error },
+  );
 }
