@@ -115,7 +115,7 @@ describe('service mapping', () => {
     const service: RawService = { ID: 's1', CreatedAt: '2026-01-01T00:00:00Z', Spec: spec };
     const running = task('running', '2026-01-01T00:00:05Z', {
       NetworksAttachments: [{ Network: { Spec: { Name: 'ingress' } }, Addresses: ['10.0.0.7/24'] }],
-      Status: { State: 'running', Timestamp: '2026-01-01T00:00:05Z', PortStatus: { Ports: [{ Protocol: 'tcp', TargetPort: 80, PublishedPort: 8080, PublishMode: 'host' }] } },
+      Status: { State: 'running', Timestamp: '2026-01-01T00:00:05Z', PortStatus: { Ports: [{ Protocol: 'tcp', TargetPort: 80, PublishedPort: 8080, PublishMode: 'host' }, { Protocol: 'tcp', TargetPort: 80, PublishedPort: 8080, PublishMode: 'host' }] } },
     });
     const details = toServiceDetails(service, [task('failed', '2026-01-01T00:00:01Z'), running], { node: 'vm', nodeAddress: '192.168.1.2' });
     expect(details).toMatchObject({

@@ -313,15 +313,19 @@ export function toServiceDetails(service: RawService, tasks: readonly RawTask[],
   return details;
 }
 
+/** Host-mode ports of the task; the engine lists one twice when it binds IPv4 and IPv6. */
 function publishedPorts(task: RawTask | undefined, nodeAddress: string | undefined): PublishedPort[] {
-  return (task?.Status?.PortStatus?.Ports ?? [])
-    .filter((p) => p.PublishedPort && p.TargetPort)
-    .map((p) => ({
-      containerPort: p.TargetPort ?? 0,
-      protocol: p.Protocol === 'udp' ? ('udp' as const) : ('tcp' as const),
-      hostIP: nodeAddress ?? '0.0.0.0',
-      hostPort: p.PublishedPort ?? 0,
-    }));
+  const seen = new Set<string>();
+  const ports: PublishedPort[] = [];
+  for (const p of task?.Status?.PortStatus?.Ports ?? []) {
+    if (!p.PublishedPort || !p.TargetPort) continue;
+    const protocol = p.Protocol === 'udp' ? ('udp' as const) : ('tcp' as const);
+    const key = `${p.TargetPort}/${protocol}/${p.PublishedPort}`;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    ports.push({ containerPort: p.TargetPort, protocol, hostIP: nodeAddress ?? '0.0.0.0', hostPort: p.PublishedPort });
+  }
+  return ports;
 }
 
 /**

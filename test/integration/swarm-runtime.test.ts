@@ -27,7 +27,7 @@ interface ServiceRow {
 
 interface StatusView {
   metadata: { name: string; namespace?: string };
-  status?: { phase?: string; containerID?: string; node?: string; taskState?: string; address?: string; conditions?: { type: string; status: string }[] };
+  status?: { phase?: string; containerID?: string; node?: string; taskState?: string; address?: string; endpoints?: string[]; conditions?: { type: string; status: string }[] };
 }
 
 async function configFor(world: AgentWorld): Promise<AgentConfig> {
@@ -116,7 +116,12 @@ describe('--runtime swarm on the real single-node swarm', () => {
 
   it('runs Sessions as one-replica services, reports node/state/address, adopts on restart, recreates on an image change, updates in place, scales to 0, removes', async () => {
     const w = (world = await AgentWorld.create());
-    for (const key of KEYS) await w.writeSession({ name: key.split('/')[1] ?? '', spec: sleeper });
+    // gamma publishes a port (host mode), so its endpoint is the node's address and that port.
+    const port = await freePort();
+    const gammaPorts = { ports: [{ containerPort: 8080, hostPort: port }] };
+    await w.writeSession({ name: 'alpha', spec: sleeper });
+    await w.writeSession({ name: 'beta', spec: sleeper });
+    await w.writeSession({ name: 'gamma', spec: { ...sleeper, ...gammaPorts } });
     await start(w);
 
     // 3 Sessions → 3 services with one running task each, carrying our labels.
@@ -146,6 +151,7 @@ describe('--runtime swarm on the real single-node swarm', () => {
           expect(status?.taskState).toBe('running');
           expect(status?.address).toMatch(/^\d+\.\d+\.\d+\.\d+$/);
         }
+        expect(byKey.get('default/gamma')?.endpoints).toEqual([`127.0.0.1:${port}/tcp`]);
       },
       { timeoutMs: 20_000, message: 'status shows node, task state and address' },
     );
@@ -200,7 +206,7 @@ describe('--runtime swarm on the real single-node swarm', () => {
 
     // Stopped → replicas 0, same service.
     const gammaId = first.get('default/gamma')?.id;
-    await w.writeSession({ name: 'gamma', spec: { ...sleeper, state: 'Stopped' } });
+    await w.writeSession({ name: 'gamma', spec: { ...sleeper, ...gammaPorts, state: 'Stopped' } });
     await eventually(
       async () => {
         const gamma = (await services(w)).get('default/gamma');
