@@ -11,7 +11,8 @@ import { startAgent } from '../../agent/agent.ts';
 import { dockerCli, freePort, TEST_DOCKER_SOCKET, TEST_IMAGE } from '../support/docker.ts';
 import { AgentWorld, metricValue } from '../support/agent-process.ts';
 import { consistently, eventually } from '../support/eventually.ts';
-import { requireTestSwarm, serviceTasks } from '../support/swarm.ts';
+import { createSleepService, removeSwarmRun, requireTestSwarm, serviceTasks } from '../support/swarm.ts';
+import { uniqueRunId } from '../support/docker.ts';
 
 const sleeper = { command: ['sleep', 'infinity'] };
 const KEYS = ['default/alpha', 'default/beta', 'default/gamma'] as const;
@@ -87,6 +88,7 @@ describe('--runtime swarm on the real single-node swarm', () => {
   let world: AgentWorld | undefined;
   let agent: RunningAgent | undefined;
   let extraTag: string | undefined;
+  let foreignRun: string | undefined;
 
   beforeAll(requireTestSwarm);
 
@@ -100,6 +102,8 @@ describe('--runtime swarm on the real single-node swarm', () => {
       await world.cleanup();
     }
     if (extraTag) await dockerCli(['rmi', extraTag]).catch(() => undefined);
+    if (foreignRun) await removeSwarmRun(foreignRun);
+    foreignRun = undefined;
     world = undefined;
     extraTag = undefined;
   });
@@ -227,7 +231,7 @@ describe('--runtime swarm on the real single-node swarm', () => {
     );
   });
 
-  it('resyncs running services with one list call; collects an orphan and applies a change made while the agent was down; an empty store removes nothing', async () => {
+  it('resyncs with one list call; recreates a service removed by hand; collects an orphan and applies a change made while down; never touches another agent’s service; an empty store removes nothing', async () => {
     const w = (world = await AgentWorld.create());
     await w.writeSession({ name: 'keep', spec: sleeper });
     await w.writeSession({ name: 'orphan', spec: sleeper });
@@ -252,6 +256,25 @@ describe('--runtime swarm on the real single-node swarm', () => {
       expect({ list: await calls('list'), inspect: await calls('inspect'), tasks: await calls('task_list') }).toEqual({ ...before, list: before.list + 1 });
     }, { timeoutMs: 20_000, message: 'a resync costs one list call' });
 
+    // A service removed by hand is recreated (its task container's events reach the agent).
+    const keepId = first.get('default/keep')?.id ?? '';
+    await dockerCli(['service', 'rm', keepId]);
+    const recreated = await eventually(
+      async () => {
+        const keep = (await services(w)).get('default/keep');
+        expect(keep?.id).toBeDefined();
+        expect(keep?.id).not.toBe(keepId);
+        expect(await runningTaskIds(keep?.id ?? '')).toHaveLength(1);
+        return keep?.id ?? '';
+      },
+      { timeoutMs: 60_000, message: 'a service removed by hand is recreated' },
+    );
+
+    // Another agent's service with our other labels is not this agent's: never touched.
+    foreignRun = uniqueRunId('swarm-foreign');
+    const foreignLabels = ['dockerlet.dev/managed-by=dockerlet', `dockerlet.dev/agent=${foreignRun}`, 'dockerlet.dev/namespace=default', 'dockerlet.dev/name=orphan'];
+    const foreign = await createSleepService(foreignRun, foreignRun, { replicas: 0, args: foreignLabels.flatMap((l) => ['--label', l]) });
+
     // While the agent is down: one Session deleted, one changed (env is a config-hash field).
     await stopAgent();
     await w.removeFile('default-orphan.yaml');
@@ -262,7 +285,7 @@ describe('--runtime swarm on the real single-node swarm', () => {
         const rows = await services(w);
         expect([...rows.keys()]).toEqual(['default/keep']);
         const keep = rows.get('default/keep');
-        expect(keep?.id).not.toBe(first.get('default/keep')?.id);
+        expect(keep?.id).not.toBe(recreated);
         expect(await runningTaskIds(keep?.id ?? '')).toHaveLength(1);
       },
       { timeoutMs: 60_000, message: 'orphan collected and the change applied after the restart' },
@@ -279,5 +302,6 @@ describe('--runtime swarm on the real single-node swarm', () => {
       },
       { durationMs: 4_000, intervalMs: 500, message: 'an empty store removes no service' },
     );
+    expect(await dockerCli(['service', 'ls', '--quiet', '--filter', `name=${foreignRun}`])).toBe(foreign.slice(0, 12));
   });
 });
