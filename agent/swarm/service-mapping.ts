@@ -261,14 +261,12 @@ export function serviceState(spec: RawServiceSpec | undefined, tasks: readonly R
 }
 
 /**
- * Swarm is between states: a task should run but none does yet (scheduled, pulling, starting, or
- * about to be restarted). Swarm 20.10 sends no task events, and its task state lags the
- * container's own events, so the runtime polls such a service until it settles.
+ * A task should run but has not started yet (scheduled, pulling, starting). Swarm 20.10 sends no
+ * task events, and its task state lags the container's own events, so the runtime polls such a
+ * service until it settles. ("restarting" needs no poll: the plan already looks again every second.)
  */
 export function isTransitional(spec: RawServiceSpec | undefined, tasks: readonly RawTask[]): boolean {
-  if (replicasOf(spec) === 0) return false;
-  const state = serviceState(spec, tasks);
-  return state === 'created' || state === 'restarting';
+  return replicasOf(spec) > 0 && serviceState(spec, tasks) === 'created';
 }
 
 function stripPrefixLength(address: string): string {

@@ -64,8 +64,20 @@ interface RawContainer {
 
 /** Bounds the memo of task-container addresses (a task container's address never changes). */
 const ADDRESS_MEMO_LIMIT = 1000;
-/** How often a service between states is looked at again (see isTransitional). */
+/**
+ * A service waiting for its task to start (see isTransitional) is looked at again every second for
+ * its first minute of waiting, then every 15 s (a task no node can take may wait for a long time).
+ */
 export const TRANSITION_POLL_MS = 1_000;
+export const TRANSITION_SLOW_POLL_MS = 15_000;
+const TRANSITION_FAST_FOR_MS = 60_000;
+
+interface Transition {
+  labels: Record<string, string>;
+  /** When this service was first seen waiting (ms). */
+  since: number;
+  dueAt: number;
+}
 
 export class SwarmServiceRuntime implements DockerRuntime {
   private readonly docker: Docker;
@@ -75,8 +87,8 @@ export class SwarmServiceRuntime implements DockerRuntime {
   private readonly stopGracePeriodSeconds: number;
   private readonly nodes = new Map<string, { hostname: string; address?: string }>();
   private readonly addresses = new Map<string, string>();
-  /** Services between states (ID → their labels), re-read every TRANSITION_POLL_MS. */
-  private readonly transitioning = new Map<string, Record<string, string>>();
+  /** Services waiting for their task to start, and when to look at each again. */
+  private readonly transitioning = new Map<string, Transition>();
 
   constructor(options: SwarmServiceRuntimeOptions) {
     // Pinned to the socket like DockerodeRuntime: docker-modem must not pick up DOCKER_HOST.
@@ -122,8 +134,14 @@ export class SwarmServiceRuntime implements DockerRuntime {
     }
     const address = await this.localAddress(task);
     if (address) placement.containerAddress = address;
-    if (isTransitional(service.Spec, tasks)) this.transitioning.set(id, service.Spec?.Labels ?? {});
-    else this.transitioning.delete(id);
+    if (isTransitional(service.Spec, tasks)) {
+      const now = Date.now();
+      const since = this.transitioning.get(id)?.since ?? now;
+      const delayMs = now - since < TRANSITION_FAST_FOR_MS ? TRANSITION_POLL_MS : TRANSITION_SLOW_POLL_MS;
+      this.transitioning.set(id, { labels: service.Spec?.Labels ?? {}, since, dueAt: now + delayMs });
+    } else {
+      this.transitioning.delete(id);
+    }
     return toServiceDetails(service, tasks, placement);
   }
 
@@ -184,12 +202,15 @@ export class SwarmServiceRuntime implements DockerRuntime {
   watchEvents(labelSelector: Record<string, string>, handlers: EventStreamHandlers, signal: AbortSignal): void {
     // Services between states are announced as if an event came now, until a read shows them settled.
     const poll = setInterval(() => {
-      const now = Date.now() * 1_000_000;
-      for (const [id, labels] of this.transitioning) {
-        const event: ContainerEvent = { containerId: id, action: 'task-poll', labels, timeNano: now };
+      const now = Date.now();
+      for (const [id, transition] of this.transitioning) {
+        if (transition.dueAt > now) continue;
+        // The read this causes sets the next time (or finds it settled); this is the fallback.
+        transition.dueAt = now + TRANSITION_SLOW_POLL_MS;
+        const event: ContainerEvent = { containerId: id, action: 'task-poll', labels: transition.labels, timeNano: now * 1_000_000 };
         handlers.onEvent(event);
       }
-    }, TRANSITION_POLL_MS);
+    }, TRANSITION_POLL_MS / 4);
     poll.unref();
     signal.addEventListener('abort', () => clearInterval(poll), { once: true });
     const { [LABELS.managedBy]: _managedBy, ...rest } = labelSelector;

@@ -157,7 +157,7 @@ describe('--runtime swarm on the real single-node swarm', () => {
         }
         expect(byKey.get('default/gamma')?.endpoints).toEqual([`127.0.0.1:${port}/tcp`]);
       },
-      { timeoutMs: 20_000, message: 'status shows node, task state and address' },
+      { timeoutMs: 30_000, message: 'status shows node, task state and address' },
     );
     const wide = await w.cli(['get', 'sessions', '-o', 'wide']);
     expect(wide.code).toBe(0);
