@@ -18,7 +18,7 @@ import { registerAgentMetrics } from '../controllers/agent/metrics.ts';
 import { STATE_FILES, openBackends } from './backends.ts';
 import type { AgentConfig } from './config.ts';
 import type { DockerRuntime, EngineInfo } from './docker/docker-runtime.ts';
-import { DockerodeRuntime } from './docker/dockerode-runtime.ts';
+import { openRuntime } from './open-runtime.ts';
 import { startHttpServer } from './http-server.ts';
 import type { LeaderWork } from './leader-work.ts';
 import { startLeaderWork } from './leader-work.ts';
@@ -64,14 +64,16 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps): Promise<
   // waking the process 100 times a second costs 0.5–0.9 % of a core at idle on its own (2 cores,
   // measured), a third of the agent's idle budget; the lag itself is still measured in ns.
   collectDefaultMetrics({ register: registry, prefix: 'dockerlet_', eventLoopMonitoringPrecision: 100 });
-  const runtime = deps.runtime ?? new DockerodeRuntime({ socketPath: config.dockerSocket, registry, logger: logger.child({ component: 'docker' }) });
+  const runtime =
+    deps.runtime ??
+    openRuntime({ runtime: config.runtime, socketPath: config.dockerSocket, registry, logger: logger.child({ component: 'docker' }), stopTimeoutSeconds: config.stopTimeoutSeconds });
 
   await mkdir(config.stateDir, { recursive: true, mode: 0o700 });
   // What `get` and `diff` read without flags: the directory, or the Git revision applied last.
   const storeDir = config.store.kind === 'yaml' ? config.store.dir : config.store.kind === 'git' ? gitCurrentDir(config.stateDir, config.store) : undefined;
   await writeFile(
     join(config.stateDir, STATE_FILES.agent),
-    `${JSON.stringify({ agentName: config.agentName, store: describeStoreSpec(config.store), storeDir, listen: `${config.listenHost}:${config.listenPort}`, redis: config.redis?.url }, null, 2)}\n`,
+    `${JSON.stringify({ agentName: config.agentName, runtime: config.runtime, store: describeStoreSpec(config.store), storeDir, listen: `${config.listenHost}:${config.listenPort}`, redis: config.redis?.url }, null, 2)}\n`,
   );
   const opened = await openDesiredStore(config, { identity, logger: logger.child({ component: 'store' }), registry });
   const store = opened.store;
@@ -178,7 +180,7 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps): Promise<
     ...(opened.sync ? { gitFetch: opened.sync } : {}),
   });
   logger.info(
-    { listen: `${config.listenHost}:${config.listenPort}`, store: describeStoreSpec(config.store), namespace: config.sessionNamespace, agent: config.agentName, leaderElection: config.leaderElection },
+    { listen: `${config.listenHost}:${config.listenPort}`, runtime: config.runtime, store: describeStoreSpec(config.store), namespace: config.sessionNamespace, agent: config.agentName, leaderElection: config.leaderElection },
     'agent started',
   );
 

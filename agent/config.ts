@@ -9,6 +9,10 @@ import type { StoreSpec } from './store-spec.ts';
 export const LEADER_ELECTION_BACKENDS = ['none', 'file', 'redis', 'kubernetes', 'swarm'] as const;
 export type LeaderElectionBackend = (typeof LEADER_ELECTION_BACKENDS)[number];
 
+/** What a Session runs as: a container on this engine, or a one-replica service of its swarm. */
+export const RUNTIMES = ['docker', 'swarm'] as const;
+export type RuntimeKind = (typeof RUNTIMES)[number];
+
 export const LOG_FORMATS = ['json', 'text'] as const;
 export type LogFormat = (typeof LOG_FORMATS)[number];
 export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal'] as const;
@@ -23,6 +27,8 @@ export interface CommonConfig {
   agentName: string;
   /** Unix socket of the Docker engine. TCP is refused on purpose: never expose an engine port. */
   dockerSocket: string;
+  /** docker: each Session is a container; swarm: a one-replica Swarm service. */
+  runtime: RuntimeKind;
 }
 
 export interface AgentConfig extends CommonConfig {
@@ -127,6 +133,10 @@ export function commonOptions(): Option[] {
     new Option('--docker-socket <path>', 'Docker engine unix socket')
       .env('DOCKERLET_DOCKER_SOCKET')
       .default(env.DOCKER_HOST ?? '/var/run/docker.sock'),
+    new Option('--runtime <runtime>', 'what a Session runs as: docker (a container on this engine) or swarm (a one-replica service of the swarm this engine manages)')
+      .choices(RUNTIMES)
+      .env('DOCKERLET_RUNTIME')
+      .default('docker'),
   ];
 }
 
@@ -214,6 +224,7 @@ export interface RawCommonOptions {
   stateDir: string;
   agentName: string;
   dockerSocket: string;
+  runtime?: RuntimeKind;
 }
 
 export interface RawAgentOptions extends RawCommonOptions {
@@ -275,7 +286,7 @@ export function commonConfig(raw: RawCommonOptions): CommonConfig {
       `--agent-name "${raw.agentName}" must be 1-63 lowercase letters, digits, '-' or '.', starting and ending with a letter or digit (it is used in labels and container names)`,
     );
   }
-  return { store, stateDir, agentName: raw.agentName, dockerSocket: dockerSocketPath(raw.dockerSocket) };
+  return { store, stateDir, agentName: raw.agentName, dockerSocket: dockerSocketPath(raw.dockerSocket), runtime: raw.runtime ?? 'docker' };
 }
 
 function truthy(value: boolean | string): boolean {

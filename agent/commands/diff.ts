@@ -8,7 +8,7 @@ import { observe } from '../../controllers/session/observe.ts';
 import { plan, planToString } from '../../controllers/session/plan.ts';
 import { commonOptions } from '../config.ts';
 import type { RawCommonOptions } from '../config.ts';
-import { DockerodeRuntime } from '../docker/dockerode-runtime.ts';
+import { openRuntime } from '../open-runtime.ts';
 import { loadStoreOnce, quietLogger, readOnlyConfig } from './shared.ts';
 
 interface DiffOptions extends RawCommonOptions {
@@ -32,7 +32,7 @@ Example:
     const config = await readOnlyConfig(self, options);
     const logger = quietLogger();
     const store = await loadStoreOnce(config.storeDir, logger);
-    const runtime = new DockerodeRuntime({ socketPath: config.dockerSocket, registry: new Registry(), logger });
+    const runtime = openRuntime({ runtime: config.runtime, socketPath: config.dockerSocket, registry: new Registry(), logger, stopTimeoutSeconds: 10 });
     const cache = new ContainerCache({ runtime, selector: ownedBy(config.agentName), logger, onChange: () => {} });
     await cache.relist();
     const images = new ImagePresence(runtime);

@@ -58,7 +58,14 @@ async function getSessions(config: ReadOnlyConfig, options: GetOptions, statuses
   for (const problem of store.loadProblems()) process.stderr.write(`warning: store: ${problem}\n`);
   const wide = options.output === 'wide';
   const now = Date.now();
-  const header = ['NAMESPACE', 'NAME', 'PHASE', 'READY', 'AGENT', 'IMAGE', 'RESTARTS', 'AGE', ...(wide ? ['CONTAINER', 'ENDPOINTS', 'MESSAGE'] : [])];
+  // --runtime swarm: where each Session's task runs (only when some Session reports a node).
+  const placed = wide && shown.some((s) => s.status?.node !== undefined);
+  const header = [
+    'NAMESPACE', 'NAME', 'PHASE', 'READY', 'AGENT', 'IMAGE', 'RESTARTS', 'AGE',
+    ...(wide ? ['CONTAINER'] : []),
+    ...(placed ? ['NODE', 'ADDRESS'] : []),
+    ...(wide ? ['ENDPOINTS', 'MESSAGE'] : []),
+  ];
   const rows = shown.map((s) => {
     const ready = s.status?.conditions?.find((c) => c.type === 'Ready')?.status ?? 'Unknown';
     return [
@@ -70,7 +77,9 @@ async function getSessions(config: ReadOnlyConfig, options: GetOptions, statuses
       s.spec.image || '<not in store>',
       String(s.status?.restartCount ?? 0),
       formatAge(s.metadata.creationTimestamp, now),
-      ...(wide ? [s.status?.containerID?.slice(0, 12) ?? '', (s.status?.endpoints ?? []).join(','), s.status?.message ?? ''] : []),
+      ...(wide ? [s.status?.containerID?.slice(0, 12) ?? ''] : []),
+      ...(placed ? [s.status?.node ?? '', s.status?.address ?? ''] : []),
+      ...(wide ? [(s.status?.endpoints ?? []).join(','), s.status?.message ?? ''] : []),
     ];
   });
   if (rows.length === 0) process.stderr.write(`No sessions found in ${config.storeDir}.\n`);

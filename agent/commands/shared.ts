@@ -28,10 +28,13 @@ export type ReadOnlyConfig = CommonConfig & { storeDir: string };
 export async function readOnlyConfig(command: Command, raw: RawCommonOptions): Promise<ReadOnlyConfig> {
   if (command.getOptionValueSource('store') === 'default') {
     try {
-      const recorded = JSON.parse(await readFile(join(raw.stateDir, STATE_FILES.agent), 'utf8')) as { storeDir?: unknown; agentName?: unknown };
+      const recorded = JSON.parse(await readFile(join(raw.stateDir, STATE_FILES.agent), 'utf8')) as { storeDir?: unknown; agentName?: unknown; runtime?: unknown };
       if (typeof recorded.storeDir === 'string') raw = { ...raw, store: recorded.storeDir };
       if (typeof recorded.agentName === 'string' && command.getOptionValueSource('agentName') === 'default') {
         raw = { ...raw, agentName: recorded.agentName };
+      }
+      if ((recorded.runtime === 'docker' || recorded.runtime === 'swarm') && command.getOptionValueSource('runtime') === 'default') {
+        raw = { ...raw, runtime: recorded.runtime };
       }
     } catch {
       // No agent has run with this state dir yet: the defaults stand.

@@ -4,6 +4,8 @@ import { Counter, type Registry } from 'prom-client';
 export const DOCKER_API_OPS = [
   'list',
   'inspect',
+  'task_list',
+  'node_inspect',
   'create',
   'start',
   'stop',

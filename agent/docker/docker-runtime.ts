@@ -45,6 +45,16 @@ export interface ContainerDetails extends ContainerSummary {
   /** IP address on the default bridge or first network, if any. */
   ipAddress?: string;
   ports: PublishedPort[];
+  /** --runtime swarm: the service's newest task (the "container" is then the service). */
+  task?: SwarmTaskInfo;
+}
+
+export interface SwarmTaskInfo {
+  id: string;
+  /** Swarm's task state: new, pending, …, running, complete, failed, rejected, shutdown. */
+  state: string;
+  /** Hostname of the node it was scheduled on. */
+  node?: string;
 }
 
 export interface MountRequest {

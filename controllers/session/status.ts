@@ -123,6 +123,13 @@ export function sessionStatus(input: StatusInput): SessionStatus {
     conditions,
   };
   if (input.container) status.containerID = input.container.id;
+  // --runtime swarm: where the service's task runs, and how it is doing.
+  const task = input.container?.task;
+  if (task) {
+    if (task.node) status.node = task.node;
+    status.taskState = task.state;
+    if (input.container?.state === 'running' && input.container.ipAddress) status.address = input.container.ipAddress;
+  }
   if (input.container?.state === 'running' && input.container.startedAt) status.startedAt = input.container.startedAt;
   // observedGeneration moves only after a real success, and never for a refused newer version.
   const observed = !failure && !input.problem ? generation : previous?.observedGeneration;

@@ -126,7 +126,22 @@ export interface ResourceSpec {
 export interface SessionStatus {
   phase?: SessionPhase;
   agent?: string;
+  /**
+   * The container's ID; with --runtime swarm, the Session's service ID.
+   */
   containerID?: string;
+  /**
+   * --runtime swarm: hostname of the node that runs the service's task.
+   */
+  node?: string;
+  /**
+   * --runtime swarm: Swarm's state of the service's newest task (pending, running, failed, ...).
+   */
+  taskState?: string;
+  /**
+   * --runtime swarm: IP address of the running task (its first network attachment, else its container's), without a port.
+   */
+  address?: string;
   startedAt?: string;
   restartCount?: number;
   observedGeneration?: number;

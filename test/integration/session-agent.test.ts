@@ -22,6 +22,7 @@ async function configFor(world: AgentWorld, overrides: Partial<AgentConfig> = {}
     stateDir: world.stateDir,
     agentName: world.agentName,
     dockerSocket: TEST_DOCKER_SOCKET,
+    runtime: 'docker',
     listenHost: '127.0.0.1',
     listenPort: await freePort(),
     logFormat: 'json',
