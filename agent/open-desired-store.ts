@@ -47,8 +47,9 @@ export async function openDesiredStore(config: AgentConfig, deps: OpenDesiredSto
       return openYamlStore({ dir: spec.dir, stateDir: config.stateDir, logger });
     case 'git': {
       const cache = new GitCache({ spec, dir: gitCacheDir(config.stateDir, spec), timeoutMs: GIT_COMMAND_TIMEOUT_MS });
-      // The Git store decides when the tree changes (after a swap), so the YAML store does not watch.
-      const yaml = await openYamlStore({ dir: cache.currentLink, stateDir: config.stateDir, logger, watch: false });
+      // The Git store decides when the tree changes (after a swap), so the YAML store does not watch;
+      // a commit's file applies all or nothing, so one refused Session keeps the file's previous revision.
+      const yaml = await openYamlStore({ dir: cache.currentLink, stateDir: config.stateDir, logger, watch: false, wholeFiles: true });
       const store = new GitDesiredStore({ spec, cache, yaml: yaml.store, logger, pollIntervalMs: config.gitPollIntervalMs, registry: deps.registry });
       return {
         store,

@@ -2,7 +2,7 @@
 // valid version survives a broken edit, which problem an entry carries. Pure bookkeeping, no I/O,
 // so the rules can be read (and tested) in one place.
 import type { ObjectKey, Session } from '../../crds/types.ts';
-import type { DesiredEntry, ObjectProblem } from '../../reconciler/store.ts';
+import type { DesiredEntry, ObjectProblem, ProblemReason } from '../../reconciler/store.ts';
 import { manifestKey } from './manifest-parser.ts';
 import type { ParsedDocument, RejectedDocument } from './manifest-parser.ts';
 import type { ObjectMetaTracker } from './object-meta.ts';
@@ -13,6 +13,8 @@ export interface FileFault {
   message: string;
   /** Keys the broken content still let us read: they get the problem even if never valid. */
   keys: ObjectKey[];
+  /** Default MalformedFile; InvalidSpec when a well-formed file was refused whole (`wholeFiles`). */
+  reason?: ProblemReason;
 }
 
 export interface FileSnapshot {
@@ -73,7 +75,7 @@ export class DesiredIndex {
 
 function collectClaims(file: FileSnapshot, claims: Map<ObjectKey, Claim>): void {
   const faultProblem: ObjectProblem | undefined = file.fault && {
-    reason: 'MalformedFile',
+    reason: file.fault.reason ?? 'MalformedFile',
     message: file.fault.message,
     source: file.path,
   };
@@ -130,9 +132,11 @@ function normalizeKey(key: ObjectKey): ObjectKey {
  * A file whose newest content cannot be fully attributed is used all or nothing: a syntax error
  * can swallow or reshape neighbouring documents, and a document without a readable name could be
  * any object (a renamed one, one the file defined before). Its last usable content stays in force.
+ * With `wholeFiles` (the Git store: a commit applies each file all or nothing) any refused
+ * document, even a well-formed one with a name, refuses the whole file.
  */
-export function faultOf(file: string, docs: readonly ParsedDocument[]): FileFault | undefined {
-  const unusable = docs.filter((d): d is RejectedDocument => d.ok === false && (d.malformed || d.key === undefined));
+export function faultOf(file: string, docs: readonly ParsedDocument[], wholeFiles = false): FileFault | undefined {
+  const unusable = docs.filter((d): d is RejectedDocument => d.ok === false && (wholeFiles || d.malformed || d.key === undefined));
   const first = unusable[0];
   if (first === undefined) return undefined;
   // Every key still readable gets the problem, so `dockerlet get` shows which objects are stuck.
@@ -141,7 +145,10 @@ export function faultOf(file: string, docs: readonly ParsedDocument[]): FileFaul
     return d.ok === false && d.key !== undefined ? [d.key] : [];
   });
   const message = describeRejection(file, first) + (unusable.length > 1 ? ` (and ${unusable.length - 1} more)` : '');
-  return { message, keys };
+  const wellFormed = unusable.every((d) => !d.malformed && d.key !== undefined);
+  if (!wellFormed) return { message, keys };
+  // Only `wholeFiles` refuses a well-formed file; say so, since its valid neighbours wait too.
+  return { message: `${message}; nothing in ${file} is applied until it is fixed`, keys, reason: 'InvalidSpec' };
 }
 
 /** The snapshot of a file whose newest read is unusable: its last usable content, plus the fault. */

@@ -73,7 +73,7 @@ describe('GitDesiredStore', () => {
   async function open(revisions?: FakeRevisions): Promise<{ store: GitDesiredStore; revisions: FakeRevisions }> {
     dir ??= await makeTempDir();
     const fake = revisions ?? new FakeRevisions(dir);
-    const yaml = new YamlDirectoryStore({ dir: fake.link, logger, parse: fakeParser, watch: false });
+    const yaml = new YamlDirectoryStore({ dir: fake.link, logger, parse: fakeParser, watch: false, wholeFiles: true });
     store = new GitDesiredStore({ spec, cache: fake, yaml, logger, pollIntervalMs: 3_600_000, now: () => Date.parse('2026-01-01T00:00:00Z') });
     return { store, revisions: fake };
   }
@@ -187,6 +187,40 @@ describe('GitDesiredStore', () => {
     await s.sync();
     expect(s.get('default/a')?.object?.spec.image).toBe('img:1');
     expect(s.sourceStatus().lastError).toMatch(/^a\.yaml:\d+: /);
+  });
+
+  it('applies nothing from a file in which one Session is refused: its other Sessions keep their previous revision', async () => {
+    dir = await makeTempDir();
+    const revisions = new FakeRevisions(dir);
+    revisions.commits.set('c1', { 'team.yaml': `${sessionYaml('a', 'img:1')}---\n${sessionYaml('b', 'img:1')}`, 'c.yaml': sessionYaml('c', 'img:1') });
+    revisions.head = 'c1';
+    const { store: s } = await open(revisions);
+    await s.start();
+
+    // c2: `a` changes validly, but `b` lost its image; c.yaml (another file) changes too.
+    const bWithoutImage = ['apiVersion: dockerlet.dev/v1alpha1', 'kind: Session', 'metadata:', '  name: b', 'spec: {}', ''].join('\n');
+    revisions.commits.set('c2', { 'team.yaml': `${sessionYaml('a', 'img:2')}---\n${bWithoutImage}`, 'c.yaml': sessionYaml('c', 'img:2') });
+    revisions.head = 'c2';
+    const result = await s.sync();
+    expect(result).toMatchObject({ ok: true, applied: true, lastAppliedRevision: 'c2' });
+    expect(s.get('default/a')?.object?.spec.image).toBe('img:1');
+    expect(s.get('default/b')?.object?.spec.image).toBe('img:1');
+    expect(s.get('default/c')?.object?.spec.image).toBe('img:2');
+    // Both objects of the refused file say why, with the field and the file's line.
+    for (const key of ['default/a', 'default/b'] as const) {
+      expect(s.get(key)?.problem).toMatchObject({ reason: 'InvalidSpec', source: 'team.yaml' });
+      expect(s.get(key)?.problem?.message).toMatch(/^team\.yaml:\d+: spec\.image: Required value; nothing in team\.yaml is applied until it is fixed$/);
+    }
+    expect(s.sourceStatus().lastError).toMatch(/^team\.yaml:\d+: spec\.image/);
+    expect(s.isComplete()).toBe(false);
+
+    // Fixed in the next commit: the whole file applies.
+    revisions.commits.set('c3', { 'team.yaml': `${sessionYaml('a', 'img:3')}---\n${sessionYaml('b', 'img:3')}`, 'c.yaml': sessionYaml('c', 'img:2') });
+    revisions.head = 'c3';
+    await s.sync();
+    expect([s.get('default/a')?.object?.spec.image, s.get('default/b')?.object?.spec.image]).toEqual(['img:3', 'img:3']);
+    expect(s.get('default/a')?.problem).toBeUndefined();
+    expect(s.isComplete()).toBe(true);
   });
 
   it('serves the revision an earlier run applied, even when the remote cannot be reached at start', async () => {

@@ -13,6 +13,8 @@ export interface OpenYamlStoreOptions {
   stateDir?: string;
   /** Follow changes (the agent) or read once (`get`, `diff`). Default true. */
   watch?: boolean;
+  /** A file with any refused document is refused whole (the Git store). Default false. */
+  wholeFiles?: boolean;
   logger: Logger;
 }
 
@@ -43,6 +45,7 @@ export async function openYamlStore(options: OpenYamlStoreOptions): Promise<Open
     logger: options.logger,
     parse: crdManifestParser,
     watch: options.watch ?? true,
+    wholeFiles: options.wholeFiles ?? false,
     ...(generationStore ? { generationStore } : {}),
   });
   return {

@@ -42,6 +42,12 @@ export interface YamlDirectoryStoreOptions {
   rescanMs?: number;
   /** false: `start()` loads once and nothing watches (CLI `get`/`diff`). Default true. */
   watch?: boolean;
+  /**
+   * true: a file with any refused document is refused whole and keeps its last usable content
+   * (the Git store, where a commit's file applies all or nothing). Default false: per object,
+   * as an edit in a directory is judged.
+   */
+  wholeFiles?: boolean;
   uidFor?: UidFor;
   generationStore?: GenerationStore;
 }
@@ -60,6 +66,7 @@ export class YamlDirectoryStore implements DesiredStore<Session> {
   private readonly pollMs: number;
   private readonly rescanMs: number;
   private readonly watchEnabled: boolean;
+  private readonly wholeFiles: boolean;
   private readonly index: DesiredIndex;
 
   private entries = new Map<ObjectKey, DesiredEntry<Session>>();
@@ -91,6 +98,7 @@ export class YamlDirectoryStore implements DesiredStore<Session> {
     this.pollMs = options.pollMs ?? 2_000;
     this.rescanMs = options.rescanMs ?? 60_000;
     this.watchEnabled = options.watch ?? true;
+    this.wholeFiles = options.wholeFiles ?? false;
     const metaOptions: ConstructorParameters<typeof ObjectMetaTracker>[0] = {};
     if (options.uidFor) metaOptions.uidFor = options.uidFor;
     if (options.generationStore) metaOptions.generationStore = options.generationStore;
@@ -254,7 +262,7 @@ export class YamlDirectoryStore implements DesiredStore<Session> {
     for (const doc of docs) {
       if (doc.ok === 'ignored') this.logger.debug({ file, kind: doc.kind, key: doc.key }, 'ignoring object that is not a Session');
     }
-    const fault = faultOf(file, docs);
+    const fault = faultOf(file, docs, this.wholeFiles);
     if (fault) return { stamp, snapshot: faulted(file, previous, fault, mtime) };
     return { stamp, snapshot: { path: file, mtime, docs } };
   }
