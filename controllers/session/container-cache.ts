@@ -1,7 +1,7 @@
 // The engine side of the informer pattern: one list call fills the cache, engine events keep it
 // fresh, and reconciles read from memory. A resync is one list call; a container is inspected only
 // when it is new, changed state behind our back, or an event says it changed.
-import { isDeepStrictEqual } from 'node:util';
+import deepEqual from 'fast-deep-equal';
 import type { Logger } from 'pino';
 import type { ObjectKey } from '../../crds/types.ts';
 import type { ContainerDetails, ContainerEvent, DockerRuntime } from '../../agent/docker/docker-runtime.ts';
@@ -121,7 +121,7 @@ export class ContainerCache {
       this.store(id, details, before);
       // Only a change is news: re-reading an unchanged container must not wake its owner again,
       // or a reconcile that refreshes would requeue itself forever.
-      if (before && isDeepStrictEqual(before, details)) return;
+      if (before && deepEqual(before, details)) return;
       this.options.logger.debug({ containerId: id, state: details.state }, 'container changed');
       this.notify(details.labels, before?.labels);
     } catch (error) {
