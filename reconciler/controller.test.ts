@@ -315,6 +315,42 @@ describe('Controller robustness', () => {
   });
 });
 
+describe('Controller.whenProcessed', () => {
+  it('resolves only after every named key finished a reconcile, failures included', async () => {
+    const gates = new Map([['ns/a', deferred()], ['ns/b', deferred()]]);
+    const { controller } = setup(async (key) => {
+      await gates.get(key)?.promise;
+      if (key === 'ns/b') throw new Error('b failed');
+    }, { workers: 2 });
+    controller.start();
+    let done = false;
+    void controller.whenProcessed(['ns/a', 'ns/b']).then(() => (done = true));
+    controller.enqueue('ns/a');
+    controller.enqueue('ns/b');
+    await settle();
+    gates.get('ns/a')!.resolve();
+    await settle();
+    expect(done).toBe(false);
+    gates.get('ns/b')!.resolve();
+    await settle();
+    expect(done).toBe(true);
+    await controller.stop();
+  });
+
+  it('resolves at once for no keys, and when the controller stops with keys never reconciled', async () => {
+    const { controller } = setup(async () => {});
+    await expect(controller.whenProcessed([])).resolves.toBeUndefined();
+    let done = false;
+    void controller.whenProcessed(['ns/never']).then(() => (done = true));
+    await settle();
+    expect(done).toBe(false);
+    await controller.stop();
+    await settle();
+    expect(done).toBe(true);
+    await expect(controller.whenProcessed(['ns/x'])).resolves.toBeUndefined();
+  });
+});
+
 describe('Controller metrics', () => {
   it('counts results per controller and exposes them in registry.metrics()', async () => {
     const behaviour: Record<string, () => Promise<void | { requeueAfterMs: number }>> = {

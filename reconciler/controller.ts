@@ -68,6 +68,8 @@ export class Controller {
   readonly #logger: Logger;
   readonly #clock: Clock;
   readonly #inFlight = new Set<AbortController>();
+  /** Callbacks waiting for a key's next reconcile to finish (see whenProcessed). */
+  readonly #processedWaiters = new Map<string, (() => void)[]>();
   #running: Promise<void>[] = [];
   #state: State = 'new';
 
@@ -112,6 +114,31 @@ export class Controller {
     this.#state = 'stopped';
     this.#queue.shutDownNow();
     await Promise.all(this.#running);
+    // Dropped keys will never be reconciled by this controller: release whoever waits on them.
+    for (const waiters of this.#processedWaiters.values()) for (const resolve of waiters) resolve();
+    this.#processedWaiters.clear();
+  }
+
+  /**
+   * Resolves once each of `keys` has finished a reconcile after this call (or the controller
+   * stopped). A key already being reconciled counts when that reconcile finishes. What a resync
+   * uses to time "relist → every key reconciled" without a log line per key.
+   */
+  whenProcessed(keys: Iterable<string>): Promise<void> {
+    if (this.#state === 'stopped') return Promise.resolve();
+    return new Promise((resolve) => {
+      let pending = 1;
+      const one = (): void => {
+        if (--pending === 0) resolve();
+      };
+      for (const key of keys) {
+        pending++;
+        const waiters = this.#processedWaiters.get(key);
+        if (waiters) waiters.push(one);
+        else this.#processedWaiters.set(key, [one]);
+      }
+      one();
+    });
   }
 
   /** Aborts the signal of every running reconcile. The queue keeps running; pair with `stop()`. */
@@ -162,6 +189,11 @@ export class Controller {
       log.error({ err }, 'reconcile bookkeeping failed');
     } finally {
       if (release) this.#queue.done(key);
+      const waiters = this.#processedWaiters.get(key);
+      if (waiters) {
+        this.#processedWaiters.delete(key);
+        for (const resolve of waiters) resolve();
+      }
     }
   }
 

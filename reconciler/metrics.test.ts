@@ -12,6 +12,7 @@ describe('createReconcilerMetrics', () => {
       'dockerlet_reconcile_errors_total',
       'dockerlet_reconcile_time_seconds',
       'dockerlet_reconcile_total',
+      'dockerlet_resync_duration_seconds',
       'dockerlet_workqueue_adds_total',
       'dockerlet_workqueue_depth',
       'dockerlet_workqueue_queue_duration_seconds',

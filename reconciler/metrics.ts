@@ -17,6 +17,8 @@ export interface ReconcilerMetrics {
   /** Failed reconciles, retried or terminal (as controller-runtime counts them). */
   readonly reconcileErrors: Counter<'controller'>;
   readonly reconcileTime: Histogram<'controller'>;
+  /** A periodic resync, from the start of its relist until every key it enqueued was reconciled. */
+  readonly resyncDuration: Histogram<'controller'>;
   readonly workqueueDepth: Gauge<'name'>;
   readonly workqueueAdds: Counter<'name'>;
   readonly workqueueQueueDuration: Histogram<'name'>;
@@ -34,6 +36,8 @@ const RECONCILE_BUCKETS = [
   0.005, 0.01, 0.025, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.6, 0.7, 0.8, 0.9, 1, 1.25,
   1.5, 1.75, 2, 2.5, 3, 3.5, 4, 4.5, 5, 6, 7, 8, 9, 10, 15, 20, 25, 30, 40, 50, 60,
 ];
+// A resync of hundreds of keys: tens of milliseconds on a quiet engine, seconds on a busy one.
+const RESYNC_BUCKETS = [0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
 // Our clocks tick in milliseconds, so client-go's nanosecond buckets would stay empty.
 const QUEUE_BUCKETS = [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 1000];
 
@@ -60,6 +64,13 @@ function build(registry: Registry): ReconcilerMetrics {
   const reconcileTotal = counter(registry, 'dockerlet_reconcile_total', 'Total number of reconciliations per controller.', ['controller', 'result']);
   const reconcileErrors = counter(registry, 'dockerlet_reconcile_errors_total', 'Total number of reconciliation errors per controller.', ['controller']);
   const reconcileTime = histogram(registry, 'dockerlet_reconcile_time_seconds', 'Length of time per reconciliation per controller.', ['controller'], RECONCILE_BUCKETS);
+  const resyncDuration = histogram(
+    registry,
+    'dockerlet_resync_duration_seconds',
+    'Length of a periodic resync per controller: its relist plus the reconcile of every key it enqueued.',
+    ['controller'],
+    RESYNC_BUCKETS,
+  );
   const workqueueDepth = gauge(registry, 'dockerlet_workqueue_depth', 'Current depth of workqueue.', ['name']);
   const workqueueAdds = counter(registry, 'dockerlet_workqueue_adds_total', 'Total number of adds handled by workqueue.', ['name']);
   const workqueueQueueDuration = histogram(registry, 'dockerlet_workqueue_queue_duration_seconds', 'How long in seconds an item stays in workqueue before being requested.', ['name'], QUEUE_BUCKETS);
@@ -80,6 +91,7 @@ function build(registry: Registry): ReconcilerMetrics {
     reconcileTotal,
     reconcileErrors,
     reconcileTime,
+    resyncDuration,
     workqueueDepth,
     workqueueAdds,
     workqueueQueueDuration,

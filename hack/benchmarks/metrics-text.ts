@@ -18,6 +18,9 @@ export interface AgentCounters {
   calls: Record<string, number>;
   reconciles: number;
   reconcileSeconds: number;
+  /** dockerlet_resync_duration_seconds: sum and count of whole resyncs (relist → every key reconciled). */
+  resyncSeconds: number;
+  resyncs: number;
   cpuSeconds: number;
 }
 
@@ -32,6 +35,8 @@ export function agentCounters(metricsText: string): AgentCounters {
     calls,
     reconciles: sampleSum(metricsText, 'dockerlet_reconcile_total', { controller: 'session' }),
     reconcileSeconds: sampleSum(metricsText, 'dockerlet_reconcile_time_seconds_sum', { controller: 'session' }),
+    resyncSeconds: sampleSum(metricsText, 'dockerlet_resync_duration_seconds_sum', { controller: 'session' }),
+    resyncs: sampleSum(metricsText, 'dockerlet_resync_duration_seconds_count', { controller: 'session' }),
     cpuSeconds: sampleSum(metricsText, 'dockerlet_process_cpu_seconds_total'),
   };
 }

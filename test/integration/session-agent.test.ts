@@ -235,5 +235,9 @@ describe('session agent against the real engine', () => {
     expect(delta('list')).toBe(1);
     expect(delta('inspect')).toBe(0);
     for (const op of ['create', 'start', 'stop', 'remove', 'update', 'image_inspect', 'pull']) expect(delta(op), op).toBe(0);
+    // The agent timed that resync itself, relist to last key reconciled.
+    const timed = (text: string, name: string): number => metricValue(text, name, { controller: 'session' });
+    expect(timed(after, 'dockerlet_resync_duration_seconds_count') - timed(before, 'dockerlet_resync_duration_seconds_count')).toBe(1);
+    expect(timed(after, 'dockerlet_resync_duration_seconds_sum') - timed(before, 'dockerlet_resync_duration_seconds_sum')).toBeGreaterThan(0);
   });
 });
