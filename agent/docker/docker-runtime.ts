@@ -73,9 +73,23 @@ export interface PortRequest {
   hostIP?: string;
 }
 
+/** An image the engine has. */
+export interface FoundImage {
+  /** Its ID, where the runtime creates containers by ID (the swarm runtime leaves that to each node). */
+  id?: string;
+}
+
 export interface CreateContainerRequest {
   name: string;
+  /** The image as the Session names it: what plans, events and the image label show. */
   image: string;
+  /**
+   * The ID `image` resolved to when the plan was made, if known: the container is created from it.
+   * That pins the exact image the plan saw, and spares the engine a name lookup per container on
+   * every list: it resolves a container's image name again for each list answer unless the
+   * container was created by ID (300 containers: 34–70 ms by name, 10–28 ms by ID, same engine).
+   */
+  imageId?: string;
   /** Entrypoint override. */
   entrypoint?: string[];
   /** Cmd override. */
@@ -140,7 +154,8 @@ export interface DockerRuntime {
   /** Throws NotFoundError when it is already gone. */
   removeContainer(id: string): Promise<void>;
   updateContainer(id: string, request: UpdateContainerRequest): Promise<void>;
-  imageExists(reference: string): Promise<boolean>;
+  /** The image `reference` names on the engine, or undefined when the engine does not have it. */
+  findImage(reference: string): Promise<FoundImage | undefined>;
   /** Resolves when the pull finished; throws on failure. */
   pullImage(reference: string, signal?: AbortSignal): Promise<void>;
   /**

@@ -196,7 +196,7 @@ export function toCreateOptions(request: CreateContainerRequest): Dockerode.Cont
   if (request.nanoCpus > 0) hostConfig.NanoCpus = request.nanoCpus;
   const options: Dockerode.ContainerCreateOptions = {
     name: request.name,
-    Image: request.image,
+    Image: request.imageId ?? request.image,
     Env: request.env,
     Labels: request.labels,
     ExposedPorts: exposed,

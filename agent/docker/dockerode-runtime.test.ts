@@ -247,7 +247,7 @@ describe('engine errors', () => {
     });
     await engine.listen();
     const started = Date.now();
-    await expect(runtimeFor(engine.socketPath, 200).imageExists('x')).rejects.toBeInstanceOf(EngineUnavailableError);
+    await expect(runtimeFor(engine.socketPath, 200).findImage('x')).rejects.toBeInstanceOf(EngineUnavailableError);
     await expect(runtimeFor(engine.socketPath, 200).info()).rejects.toBeInstanceOf(EngineUnavailableError);
     expect(Date.now() - started).toBeLessThan(2_000);
   });

@@ -13,6 +13,7 @@ import type {
   DockerRuntime,
   EngineInfo,
   EventStreamHandlers,
+  FoundImage,
   UpdateContainerRequest,
 } from './docker-runtime.ts';
 import {
@@ -149,15 +150,15 @@ export class DockerodeRuntime implements DockerRuntime {
     );
   }
 
-  async imageExists(reference: string): Promise<boolean> {
+  async findImage(reference: string): Promise<FoundImage | undefined> {
     try {
-      await this.call('image_inspect', `inspect image ${reference}`, () =>
+      const image = await this.call('image_inspect', `inspect image ${reference}`, () =>
         // dockerode does not pass a signal to image inspect; call() still gives up at the deadline.
         this.docker.getImage(reference).inspect(),
       );
-      return true;
+      return { id: image.Id };
     } catch (error) {
-      if (error instanceof EngineError && error.statusCode === 404) return false;
+      if (error instanceof EngineError && error.statusCode === 404) return undefined;
       throw error;
     }
   }

@@ -17,6 +17,7 @@ import type {
   DockerRuntime,
   EngineInfo,
   EventStreamHandlers,
+  FoundImage,
   UpdateContainerRequest,
 } from '../docker/docker-runtime.ts';
 import { DEFAULT_REQUEST_TIMEOUT_MS, DockerodeRuntime } from '../docker/dockerode-runtime.ts';
@@ -182,15 +183,16 @@ export class SwarmServiceRuntime implements DockerRuntime {
   }
 
   /**
-   * Always true: the node that runs the task pulls the image (and uses a local one when there is
-   * no registry), so whether this engine has it says nothing. imagePullPolicy Never cannot be
-   * checked here; a node without the image rejects the task, which status reports.
+   * Always found, with no ID: the node that runs the task pulls the image (and uses a local one when
+   * there is no registry) and resolves the name itself, so whether this engine has it says nothing.
+   * imagePullPolicy Never cannot be checked here; a node without the image rejects the task, which
+   * status reports.
    */
-  async imageExists(): Promise<boolean> {
-    return true;
+  async findImage(): Promise<FoundImage> {
+    return {};
   }
 
-  /** Nothing to do here: each node pulls when it starts a task (see imageExists). */
+  /** Nothing to do here: each node pulls when it starts a task (see findImage). */
   async pullImage(): Promise<void> {}
 
   /**

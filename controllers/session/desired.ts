@@ -88,6 +88,7 @@ function buildRequest(session: Session, agent: string): CreateContainerRequest {
     [LABELS.uid]: metadata.uid ?? '',
     [LABELS.configHash]: configHash(spec),
     [LABELS.configFields]: configFieldHashes(spec),
+    [LABELS.image]: spec.image,
   };
   const { memoryBytes, nanoCpus } = desiredResources(session);
   const request: CreateContainerRequest = {

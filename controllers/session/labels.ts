@@ -14,6 +14,8 @@ export const LABELS = {
   configHash: 'dockerlet.dev/config-hash',
   /** Short per-field hashes, so a recreate can say which fields changed ("image, env"). */
   configFields: 'dockerlet.dev/config-fields',
+  /** spec.image as written: containers are created by image ID (see CreateContainerRequest.imageId). */
+  image: 'dockerlet.dev/image',
 } as const;
 
 /** Label filter that selects exactly the containers this agent owns. */

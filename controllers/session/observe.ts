@@ -16,6 +16,8 @@ export interface Observation {
   wantedHash?: string;
   containers: ContainerDetails[];
   imagePresent?: boolean;
+  /** The image's ID on the engine, when present and the runtime creates by ID. */
+  imageId?: string;
 }
 
 /** Whether this agent runs the Session: assigned to it, or unassigned. */
@@ -44,6 +46,10 @@ export async function observe(deps: ObserveDeps, key: ObjectKey): Promise<Observ
   const wantedHash = wanted.labels[LABELS.configHash] ?? '';
   const hasMatch = containers.some((c) => c.labels[LABELS.configHash] === wantedHash);
   const observation: Observation = { entry, desired, wantedHash, containers };
-  if (!hasMatch) observation.imagePresent = await deps.images.isPresent(wanted.image);
+  if (!hasMatch) {
+    const image = await deps.images.find(wanted.image);
+    observation.imagePresent = image !== undefined;
+    if (image?.id) observation.imageId = image.id;
+  }
   return observation;
 }

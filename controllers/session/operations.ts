@@ -63,7 +63,7 @@ export function describeOperation(op: Operation): string {
     case 'pull':
       return `pull ${op.image}: ${op.cause}`;
     case 'create':
-      return `create ${op.request.name} (image ${op.request.image}): ${op.cause}`;
+      return `create ${op.request.name} (image ${op.request.image}${op.request.imageId ? `, ID ${shortId(op.request.imageId.replace(/^sha256:/, ''))}` : ''}): ${op.cause}`;
     case 'start':
     case 'stop':
     case 'remove':

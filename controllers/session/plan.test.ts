@@ -66,6 +66,29 @@ describe('plan', () => {
     );
   });
 
+  it('creates from the image ID it observed, and from the name after a pull', () => {
+    const id = 'sha256:765f875080a9220ec3186dfc31b67b030c07e570665ba0e000bb9d17d5481cd5';
+    const found = plan(input({ desired: session(), imagePresent: true, imageId: id }));
+    expect(planToString(found)).toBe(
+      [
+        'plan default/web: 2 operation(s)',
+        '  - create dockerlet_default_web_host-a (image busybox:1, ID 765f875080a9): no container for the Session',
+        '  - start <new container>: spec.state is Running',
+      ].join('\n'),
+    );
+    expect(found.operations[0]).toMatchObject({ type: 'create', request: { image: 'busybox:1', imageId: id, labels: { [LABELS.image]: 'busybox:1' } } });
+    // imagePullPolicy Always: the pull may move the tag, so the ID seen before it is not used.
+    const pulled = plan(input({ desired: session({ imagePullPolicy: 'Always' }), imagePresent: true, imageId: id }));
+    expect(planToString(pulled)).toBe(
+      [
+        'plan default/web: 3 operation(s)',
+        '  - pull busybox:1: imagePullPolicy is Always',
+        '  - create dockerlet_default_web_host-a (image busybox:1): no container for the Session',
+        '  - start <new container>: spec.state is Running',
+      ].join('\n'),
+    );
+  });
+
   it('pulls first when the image is missing', () => {
     expect(planToString(plan(input({ desired: session(), imagePresent: false })))).toBe(
       [

@@ -25,6 +25,8 @@ export interface PlanInput {
   containers: readonly ContainerDetails[];
   /** Whether the desired image is on the engine; only needed when a container must be created. */
   imagePresent?: boolean;
+  /** The desired image's ID on the engine, when known: a container is created from it. */
+  imageId?: string;
   /** False while the store is incomplete or start-up adoption is running: nothing is deleted then. */
   mayDeleteUndesired: boolean;
   /**
@@ -143,8 +145,11 @@ function planInPlace(
 }
 
 function planCreate(input: PlanInput, session: Session, cause: string): Operation[] | Wait {
-  const request = desiredContainer(session, input.agent);
+  const wanted = desiredContainer(session, input.agent);
   const pullPolicy = session.spec.imagePullPolicy ?? 'IfNotPresent';
+  // After a pull the ID seen before it may be stale: the engine resolves the name then.
+  const pulls = pullPolicy === 'Always' || input.imagePresent === false;
+  const request = input.imageId && !pulls ? { ...wanted, imageId: input.imageId } : wanted;
   const ops: Operation[] = [];
   if (pullPolicy === 'Always') {
     ops.push({ type: 'pull', image: request.image, cause: 'imagePullPolicy is Always' });

@@ -9,7 +9,7 @@ import { EngineError, EngineUnavailableError } from '../../agent/docker/errors.t
 import { getCondition } from '../../reconciler/conditions.ts';
 import type { ReconcileResult } from '../../reconciler/errors.ts';
 import { FakeClock } from '../../reconciler/fake-clock.ts';
-import { FAKE_OPS, FakeDockerRuntime } from '../../test/support/fake-runtime.ts';
+import { FAKE_OPS, FakeDockerRuntime, fakeImageId } from '../../test/support/fake-runtime.ts';
 import { MemoryDesiredStore, MemoryStatusStore } from '../../test/support/memory-stores.ts';
 import { ImagePresence } from './image-presence.ts';
 import { ContainerCache } from './container-cache.ts';
@@ -141,7 +141,7 @@ describe('session reconcile', () => {
     h.store.set(session({ image: 'busybox:404' }, 2));
 
     await expect(h.run()).rejects.toBeInstanceOf(EngineError);
-    expect(h.only()).toMatchObject({ id: oldId, state: 'running', image: 'busybox:1' });
+    expect(h.only()).toMatchObject({ id: oldId, state: 'running', image: fakeImageId('busybox:1'), labels: { [LABELS.image]: 'busybox:1' } });
     expect(h.runtime.calls).toMatchObject({ pull: 1, remove: 0, create: 0 });
     const status = h.status();
     expect(status).toMatchObject({ containerID: oldId, observedGeneration: 1 });
@@ -225,7 +225,7 @@ describe('session reconcile', () => {
 
     await h.run();
     const c = h.only();
-    expect(c).toMatchObject({ state: 'running', image: 'busybox:1' });
+    expect(c).toMatchObject({ state: 'running', image: fakeImageId('busybox:1'), labels: { [LABELS.image]: 'busybox:1' } });
     expect(c.id).not.toBe(oldId);
     const status = h.status();
     expect(status).toMatchObject({ phase: 'Running', containerID: c.id, observedGeneration: 1 });

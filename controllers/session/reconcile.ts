@@ -117,7 +117,7 @@ export function createSessionReconciler(deps: SessionControllerDeps) {
     const log = context?.log ?? deps.logger.child({ controller: 'session', key });
     const previous = deps.statusStore.get(key);
     const now = deps.clock.now();
-    const { entry, desired: assigned, wantedHash, containers, imagePresent } = await observe(deps, key);
+    const { entry, desired: assigned, wantedHash, containers, imagePresent, imageId } = await observe(deps, key);
 
     if (entry?.problem && !entry.object) {
       // Invalid from the start: report it and touch nothing.
@@ -144,6 +144,7 @@ export function createSessionReconciler(deps: SessionControllerDeps) {
       desired: assigned,
       containers,
       imagePresent,
+      imageId,
       mayDeleteUndesired: deps.mayDeleteUndesired(),
       crashLoop: book,
       now,

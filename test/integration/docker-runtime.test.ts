@@ -198,8 +198,8 @@ describe('DockerodeRuntime against the real engine', () => {
   });
 
   it('tells whether an image exists', async () => {
-    expect(await runtime.imageExists(TEST_IMAGE)).toBe(true);
-    expect(await runtime.imageExists(`dockerlet-test/nope:${RUN}`)).toBe(false);
+    expect((await runtime.findImage(TEST_IMAGE))?.id).toMatch(/^sha256:[0-9a-f]{64}$/);
+    expect(await runtime.findImage(`dockerlet-test/nope:${RUN}`)).toBeUndefined();
   });
 
   it('fails a pull that cannot reach its registry with EngineError, quickly', async () => {

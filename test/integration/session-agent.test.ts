@@ -78,6 +78,14 @@ describe('session agent against the real engine', () => {
     await world.writeSession({ name: 'drift', spec: sleeper });
     await start();
     const first = await running('default/drift');
+    // Created by image ID (the engine's list then skips a name lookup per container), with the
+    // name the Session gave in a label.
+    const [configImage, imageId, imageLabel] = (
+      await dockerCli(['inspect', '-f', '{{.Config.Image}} {{.Image}} {{index .Config.Labels "dockerlet.dev/image"}}', first])
+    ).trim().split(' ');
+    expect(configImage).toMatch(/^sha256:[0-9a-f]{64}$/);
+    expect(configImage).toBe(imageId);
+    expect(imageLabel).toBe(TEST_IMAGE);
 
     await dockerCli(['rm', '-f', first]);
     const second = await eventually(

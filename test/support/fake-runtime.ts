@@ -4,7 +4,7 @@
 // (kill, remove or change a container behind the controller's back), per-op call counters,
 // injected failures, and gates that hold a call's answer back to stage out-of-order replies.
 // It does not emulate the engine's own restart policy: a killed container stays exited.
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import type {
   ContainerDetails,
   ContainerEvent,
@@ -14,11 +14,17 @@ import type {
   DockerRuntime,
   EngineInfo,
   EventStreamHandlers,
+  FoundImage,
   UpdateContainerRequest,
 } from '../../agent/docker/docker-runtime.ts';
 import { ConflictError, EngineError, NotFoundError } from '../../agent/docker/errors.ts';
 import type { Clock } from '../../reconciler/clock.ts';
 import { systemClock } from '../../reconciler/clock.ts';
+
+/** The ID the fake engine gives the image `reference` names (stable, like a content digest). */
+export function fakeImageId(reference: string): string {
+  return `sha256:${createHash('sha256').update(reference).digest('hex')}`;
+}
 
 /** The real runtime's metric op names (agent/docker/api-metrics.ts), minus `version`, which the interface lacks. */
 export const FAKE_OPS = ['list', 'inspect', 'create', 'start', 'stop', 'remove', 'update', 'image_inspect', 'pull', 'events', 'info'] as const;
@@ -214,12 +220,15 @@ export class FakeDockerRuntime implements DockerRuntime {
       for (const c of this.containers.values()) {
         if (c.name === request.name) throw new ConflictError(`Conflict. The container name "/${request.name}" is already in use by container "${c.id}"`, 409);
       }
-      if (!this.images.has(request.image)) throw new NotFoundError(`No such image: ${request.image}`, 404);
+      // Like the engine: by ID when one is given (Config.Image is then that ID), else by name.
+      const image = request.imageId ?? request.image;
+      const known = request.imageId ? [...this.images].some((reference) => fakeImageId(reference) === request.imageId) : this.images.has(request.image);
+      if (!known) throw new NotFoundError(`No such image: ${image}`, 404);
       const id = randomBytes(32).toString('hex');
       const c: ContainerDetails = {
         id,
         name: request.name,
-        image: request.image,
+        image,
         state: 'created',
         labels: clone(request.labels),
         created: Math.floor(this.clock.now() / 1000),
@@ -287,8 +296,8 @@ export class FakeDockerRuntime implements DockerRuntime {
     });
   }
 
-  async imageExists(reference: string): Promise<boolean> {
-    return this.call('image_inspect', reference, () => this.images.has(reference));
+  async findImage(reference: string): Promise<FoundImage | undefined> {
+    return this.call('image_inspect', reference, () => (this.images.has(reference) ? { id: fakeImageId(reference) } : undefined));
   }
 
   async pullImage(reference: string, signal?: AbortSignal): Promise<void> {
