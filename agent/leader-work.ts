@@ -54,7 +54,7 @@ export function startLeaderWork(deps: LeaderWorkDeps, signal: AbortSignal): Lead
   const startedAt = clock.now();
   const adoption = new StartupAdoption(logger);
   const mayDeleteUndesired = (): boolean =>
-    adoption.isComplete() && store.isComplete() && (config.pruneEmptyStore || store.list().length > 0);
+    adoption.isComplete() && store.isComplete() && (config.pruneEmptyStore || store.size() > 0);
   const reconcile = createSessionReconciler({
     agent: config.agentName,
     store,

@@ -1,7 +1,7 @@
 // The controller loop: N workers take keys from the work queue, run the reconcile function with a
 // deadline, and map its outcome to the queue in one switch (controller-runtime's
 // reconcileHandler). A reconcile that throws or hangs never takes a worker down.
-import { randomUUID } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import { systemClock } from './clock.ts';
 import type { Clock } from './clock.ts';
@@ -58,6 +58,23 @@ type Attempt = { failed: false; result: ReconcileResult | undefined } | { failed
 
 type State = 'new' | 'running' | 'stopped';
 
+/** A running reconcile, as `cancelInFlight` and its deadline see it. */
+interface InFlight {
+  /** Aborts its signal and lets the worker move on at once. */
+  cancel(reason: Error): void;
+}
+
+/**
+ * Reconcile IDs: unique within the process (a random prefix per process, then a counter), for
+ * correlating log lines. Cheaper than a UUID per reconcile, which was 4 % of a no-op resync's CPU.
+ */
+const reconcileIdPrefix = randomBytes(4).toString('hex');
+let reconcileIdCounter = 0;
+function nextReconcileId(): string {
+  reconcileIdCounter += 1;
+  return `${reconcileIdPrefix}-${reconcileIdCounter.toString(36)}`;
+}
+
 export class Controller {
   readonly name: string;
   readonly #reconcile: ReconcileFn;
@@ -67,7 +84,7 @@ export class Controller {
   readonly #metrics: ReconcilerMetrics | undefined;
   readonly #logger: Logger;
   readonly #clock: Clock;
-  readonly #inFlight = new Set<AbortController>();
+  readonly #inFlight = new Set<InFlight>();
   /** Callbacks waiting for a key's next reconcile to finish (see whenProcessed). */
   readonly #processedWaiters = new Map<string, (() => void)[]>();
   #running: Promise<void>[] = [];
@@ -143,7 +160,7 @@ export class Controller {
 
   /** Aborts the signal of every running reconcile. The queue keeps running; pair with `stop()`. */
   cancelInFlight(): void {
-    for (const abort of this.#inFlight) abort.abort(new ReconcileCancelledError());
+    for (const reconcile of this.#inFlight) reconcile.cancel(new ReconcileCancelledError());
   }
 
   enqueue(key: string): void {
@@ -164,7 +181,7 @@ export class Controller {
 
   /** Never rejects: whatever happens, the key is released and the worker continues. */
   async #process(key: string): Promise<void> {
-    const reconcileId = randomUUID();
+    const reconcileId = nextReconcileId();
     let release = true;
     let log = this.#logger;
     try {
@@ -203,8 +220,18 @@ export class Controller {
    */
   async #attempt(key: string, context: ReconcileContext): Promise<{ attempt: Attempt; abandoned?: Promise<void> }> {
     const abort = new AbortController();
-    const timer = this.#clock.setTimeout(() => abort.abort(new ReconcileTimeoutError(this.#timeoutMs)), this.#timeoutMs);
-    this.#inFlight.add(abort);
+    // Cancelling resolves `aborted` directly rather than through an 'abort' listener on the
+    // signal: adding one per reconcile was a tenth of a no-op resync's CPU.
+    let onAborted: (attempt: Attempt) => void = () => {};
+    const aborted = new Promise<Attempt>((resolve) => (onAborted = resolve));
+    const inFlight: InFlight = {
+      cancel: (reason) => {
+        abort.abort(reason);
+        onAborted({ failed: true, error: reason });
+      },
+    };
+    const timer = this.#clock.setTimeout(() => inFlight.cancel(new ReconcileTimeoutError(this.#timeoutMs)), this.#timeoutMs);
+    this.#inFlight.add(inFlight);
     let settled = false;
     const run: Promise<Attempt> = (async () => this.#reconcile(key, abort.signal, context))()
       .then(
@@ -214,11 +241,8 @@ export class Controller {
       .finally(() => {
         settled = true;
         this.#clock.clearTimeout(timer);
-        this.#inFlight.delete(abort);
+        this.#inFlight.delete(inFlight);
       });
-    const aborted = new Promise<Attempt>((resolve) => {
-      abort.signal.addEventListener('abort', () => resolve({ failed: true, error: abort.signal.reason }), { once: true });
-    });
     const attempt = await Promise.race([run, aborted]);
     return settled ? { attempt } : { attempt, abandoned: run.then(() => undefined) };
   }

@@ -43,6 +43,8 @@ export interface DesiredStore<T> {
   /** Human-readable reasons the store is not complete (missing directory, malformed files). */
   loadProblems(): string[];
   list(): DesiredEntry<T>[];
+  /** How many entries `list()` would return, without copying them (asked on every reconcile). */
+  size(): number;
   get(key: ObjectKey): DesiredEntry<T> | undefined;
   /** Called with the key of every object that was added, changed, removed or got a problem. */
   onChange(listener: ChangeListener): () => void;

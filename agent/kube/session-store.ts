@@ -88,6 +88,10 @@ export class KubeSessionStore implements DesiredStore<Session> {
     return [...this.entries.values()];
   }
 
+  size(): number {
+    return this.entries.size;
+  }
+
   get(key: ObjectKey): DesiredEntry<Session> | undefined {
     return this.entries.get(key);
   }

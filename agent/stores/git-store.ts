@@ -152,6 +152,10 @@ export class GitDesiredStore implements DesiredStore<Session> {
     return this.lastApplied === undefined ? [] : this.yaml.list();
   }
 
+  size(): number {
+    return this.lastApplied === undefined ? 0 : this.yaml.size();
+  }
+
   get(key: ObjectKey): DesiredEntry<Session> | undefined {
     return this.lastApplied === undefined ? undefined : this.yaml.get(key);
   }

@@ -155,6 +155,10 @@ export class YamlDirectoryStore implements DesiredStore<Session> {
     return [...this.entries.values()];
   }
 
+  size(): number {
+    return this.entries.size;
+  }
+
   get(key: ObjectKey): DesiredEntry<Session> | undefined {
     return this.entries.get(key.includes('/') ? key : manifestKey(undefined, key));
   }

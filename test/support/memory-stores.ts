@@ -36,6 +36,10 @@ export class MemoryDesiredStore implements DesiredStore<Session> {
     return [...this.entries.values()].map((e) => structuredClone(e));
   }
 
+  size(): number {
+    return this.entries.size;
+  }
+
   get(key: ObjectKey): DesiredEntry<Session> | undefined {
     const entry = this.entries.get(key);
     return entry ? structuredClone(entry) : undefined;
