@@ -252,12 +252,14 @@ export class Controller {
     switch (outcome.kind) {
       case 'success':
         this.#queue.forget(key);
+        // At trace, as controller-runtime logs it at V(5): a resync succeeds once per key, and a line
+        // each at debug slowed the resync it reports on.
         if (outcome.requeueAfterMs === undefined) {
-          log.debug('reconcile succeeded');
+          log.trace('reconcile succeeded');
           return 'success';
         }
         this.#queue.addAfter(key, outcome.requeueAfterMs);
-        log.debug({ requeueAfterMs: outcome.requeueAfterMs }, 'reconcile succeeded');
+        log.trace({ requeueAfterMs: outcome.requeueAfterMs }, 'reconcile succeeded');
         return 'requeue_after';
       case 'terminal':
         this.#queue.forget(key);

@@ -119,12 +119,13 @@ export function evaluateTargets(report: Omit<SuiteReport, 'targets'>): TargetRow
     rows.push({ scenario, target: 'one engine list call', measured: `${lists} list; all calls: ${calls(r.callsPerResync)}`, result: verdict(lists === 1) });
     rows.push({ scenario, target: 'no inspects', measured: String(inspects), result: verdict(inspects === 0) });
     if (r.sessions === TARGETS.judgedAt) {
-      // Judged at the agent's usual log level; the debug pass (a log line per key) is shown beside it.
+      // Judged on the median of the resyncs timed one by one (the debug pass: one line per resync,
+      // none per key); the warn pass's mean is shown beside it.
       rows.push({
         scenario,
         target: `< ${TARGETS.resyncWallMs} ms wall time`,
-        measured: `${ms(r.quietWallMs)} (mean of ${r.resyncsInWindow.toFixed(0)} at --log-level warn; with debug logs: median ${ms(r.wall.median)}, max ${ms(r.wall.max)}; the list call alone ${ms(r.relist.median)})`,
-        result: verdict(r.quietWallMs < TARGETS.resyncWallMs),
+        measured: `${ms(r.wall.median)} (median of ${r.wallMs.length}, max ${ms(r.wall.max)}; the list call alone ${ms(r.relist.median)}; mean of ${r.resyncsInWindow.toFixed(0)} at --log-level warn ${ms(r.quietWallMs)})`,
+        result: verdict(r.wall.median < TARGETS.resyncWallMs),
       });
     }
   }
@@ -223,13 +224,14 @@ function resyncSection(report: SuiteReport): string[] {
   return [
     '## No-op resync with N running',
     '',
-    markdownTable(['N', 'engine calls per resync', 'reconciles per resync', 'wall time with debug logs, median (min–max)', 'wall time at warn, mean', 'of which the list call', 'agent CPU per period', 'reconcile time summed over keys'], rows),
+    markdownTable(['N', 'engine calls per resync', 'reconciles per resync', 'wall time, median (min–max)', 'wall time at warn, mean', 'of which the list call', 'agent CPU per period', 'reconcile time summed over keys'], rows),
     '',
     `Resync period ${report.options.resyncPeriodMs} ms, ${report.options.resyncs} resyncs observed per pass. ` +
       'Wall time: the agent times each resync itself, from the start of its relist until every key it then enqueued has been ' +
-      'reconciled. The first pass (--log-level debug) reads each resync from its debug line, with /metrics scraped ' +
-      'only right after a resync, so the call counts are over whole resyncs; it also writes a debug line per reconcile, which slows the ' +
-      'resync itself, so the target is judged on the second pass at --log-level warn (mean of dockerlet_resync_duration_seconds). ' +
+      'reconciled. The first pass (--log-level debug) reads each resync from its debug line (a successful reconcile logs at trace, so ' +
+      'a resync writes nothing else), with /metrics scraped only right after a resync, so the call counts are over whole resyncs; the ' +
+      'target is judged on the median of those resyncs. The second pass at --log-level warn reports the mean of ' +
+      'dockerlet_resync_duration_seconds over its window beside it. ' +
       'CPU: /proc utime+stime of the agent over a window, in a second pass at --log-level warn, divided by the resyncs in it; it includes ' +
       'one period of idle background (heartbeat, timers). The summed reconcile time (dockerlet_reconcile_time_seconds) adds up every ' +
       'key\'s own duration; the workers run on one JS thread, so it overstates the wall time when they interleave.',
