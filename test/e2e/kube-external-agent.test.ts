@@ -15,7 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AgentProcess, AgentWorld, REPO } from '../support/agent-process.ts';
 import { requireTestEngine, uniqueRunId } from '../support/docker.ts';
 import { eventually } from '../support/eventually.ts';
-import { loadKustomization } from '../support/deploy-manifests.ts';
+import { deploymentAgentArgs } from '../support/deploy-manifests.ts';
 import { deleteAgent, deleteLease, readAgent } from '../support/kube-objects.ts';
 import { applyRbac } from '../support/kube-rbac.ts';
 import type { AppliedRbac } from '../support/kube-rbac.ts';
@@ -94,29 +94,6 @@ function expectNothingRefused(replicas: AgentProcess[]): void {
   expect(logs).not.toMatch(/HTTP-Code: 403|forbidden/i);
 }
 
-/**
- * The arguments deploy/kubernetes/deployment.yaml gives the agent, its $(VAR)s filled in. The
- * flags that point at this machine (engine socket, state dir, listen port, log format) are left
- * to AgentProcess, which sets them for the test engine and a free port.
- */
-function deploymentArgs(vars: Record<string, string>): string[] {
-  const deployment = loadKustomization().find((o) => o.kind === 'Deployment');
-  const pod = (deployment?.['spec'] as { template: { spec: { containers: Array<{ args: string[] }> } } } | undefined)?.template.spec;
-  const args = pod?.containers[0]?.args ?? [];
-  expect(args[0]).toBe('agent');
-  const machineFlags = ['--docker-socket', '--state-dir', '--listen', '--log-format'];
-  return args
-    .slice(1)
-    .filter((arg) => !machineFlags.includes(arg.split('=')[0]!))
-    .map((arg) =>
-      arg.replace(/\$\((\w+)\)/g, (_, name: string) => {
-        const value = vars[name];
-        if (value === undefined) throw new Error(`deployment.yaml uses $(${name}); give the test a value for it`);
-        return value;
-      }),
-    );
-}
-
 describe('an agent outside the cluster, with the kubeconfig make-kubeconfig.sh makes', () => {
   it('elects, converges and beats with only the ServiceAccount RBAC (YAML store)', async () => {
     const world = await AgentWorld.create();
@@ -135,7 +112,9 @@ describe('an agent outside the cluster, with the kubeconfig make-kubeconfig.sh m
     const kube = await KubeWorld.create(admin, 'dlt-sa');
     const secretName = `not-for-agents-${world.agentName}`;
     try {
-      const shipped = deploymentArgs({ POD_NAMESPACE: rbac.namespace, NODE_NAME: world.agentName });
+      // deployment.yaml's arguments; AgentProcess points the machine's flags (engine socket, state
+      // dir, listen port, log format) at the test engine and a free port.
+      const shipped = deploymentAgentArgs({ POD_NAMESPACE: rbac.namespace, NODE_NAME: world.agentName }, ['--docker-socket', '--state-dir', '--listen', '--log-format']);
       expect(shipped).toEqual(expect.arrayContaining(['--store=kubernetes', '--leader-election=kubernetes']));
       // --namespace: the shared test server holds other tests' unassigned Sessions, which an agent
       // watching every namespace (as the Deployment does) would claim. That the ServiceAccount may

@@ -97,4 +97,19 @@ describe('deploy/kubernetes', () => {
     expect(args).toContain('--leader-election=kubernetes');
     expect(pod.volumes.map((v) => v.hostPath).filter(Boolean)).toEqual([{ path: '/var/run/docker.sock', type: 'Socket' }]);
   });
+
+  it('runs the agent as a non-root user in the Docker socket group, on a read-only root with a writable /tmp (FIELD-NOTES #8)', () => {
+    interface Pod {
+      securityContext?: { runAsNonRoot?: boolean; runAsUser?: number; supplementalGroups?: number[] };
+      containers: Array<{ securityContext?: Record<string, unknown>; volumeMounts?: Array<{ mountPath: string }> }>;
+    }
+    const pod = (one('Deployment')['spec'] as { template: { spec: Pod } }).template.spec;
+    expect(pod.securityContext?.runAsNonRoot).toBe(true);
+    expect(pod.securityContext?.runAsUser).toBeGreaterThan(0);
+    expect(pod.securityContext?.supplementalGroups).toHaveLength(1);
+    const container = pod.containers[0]!;
+    expect(container.securityContext).not.toHaveProperty('runAsUser');
+    expect(container.securityContext).toMatchObject({ readOnlyRootFilesystem: true, allowPrivilegeEscalation: false });
+    expect(container.volumeMounts?.map((m) => m.mountPath)).toContain('/tmp');
+  });
 });
