@@ -121,7 +121,9 @@ export async function openBackends(config: AgentConfig, identity: string, deps: 
   if (redis) await redisReady(redis, logger);
   // Like ioredis, the Kubernetes client is loaded only by agents that use it (it is large).
   const kube = usesKubernetes(config) ? await import('./kube/kube-backends.ts') : undefined;
-  const kubeConfig = kube?.loadKubeConfig(config.kubeconfig);
+  // Through kubeConfigFor, as --store kubernetes does: no kubeconfig is a start-up error naming
+  // --kubeconfig, never a silent fallback to http://localhost:8080.
+  const kubeConfig = kube?.kubeConfigFor(config.kubeconfig, config.store.kind === 'kubernetes' ? '--store kubernetes' : `--leader-election ${config.leaderElection}`);
   const sessions: ManagedStatusStore<SessionStatus> =
     deps.sessionStatus ??
     (redis

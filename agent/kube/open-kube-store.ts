@@ -8,9 +8,8 @@ import { ensureFinalizer, releaseFinalizer } from '../../reconciler/finalizer.ts
 import type { FinalizerTarget } from '../../reconciler/finalizer.ts';
 import type { EventRecorder } from '../../reconciler/events.ts';
 import type { SessionFinalizer } from '../../controllers/session/finalizer.ts';
-import { StartupError } from '../startup-error.ts';
 import { coreV1EventSink, KubeEventRecorder } from './event-recorder.ts';
-import { loadKubeConfig } from './kubeconfig.ts';
+import { kubeConfigFor } from './kubeconfig.ts';
 import { KubeSessionApi, SESSION_RESOURCE } from './session-api.ts';
 import type { KubeSessionObject, SessionApi } from './session-api.ts';
 import { KubeSessionStore } from './session-store.ts';
@@ -35,26 +34,6 @@ export interface OpenedKubeStore {
   close(): Promise<void>;
 }
 
-/** The kubeconfig the flags name, or a StartupError that says how to point the agent at one. */
-export function kubeConfigFor(access: KubeAccessConfig): KubeConfig {
-  let kc: KubeConfig;
-  try {
-    kc = loadKubeConfig(access.kubeconfig);
-  } catch (error) {
-    const why = error instanceof Error ? error.message : String(error);
-    const where = access.kubeconfig ? `--kubeconfig ${access.kubeconfig}` : 'the default kubeconfig ($KUBECONFIG or ~/.kube/config)';
-    throw new StartupError(`cannot load ${where}: ${why}`);
-  }
-  const cluster = kc.getCurrentCluster();
-  // loadFromDefault falls back to http://localhost:8080 when it found nothing at all.
-  if (!cluster || (!access.kubeconfig && cluster.name === 'cluster' && cluster.server === 'http://localhost:8080' && kc.getCurrentUser()?.name === 'user')) {
-    throw new StartupError(
-      '--store kubernetes: no kubeconfig found (looked at $KUBECONFIG, ~/.kube/config and the in-cluster service account); pass --kubeconfig <path> or set DOCKERLET_KUBECONFIG',
-    );
-  }
-  return kc;
-}
-
 export function sessionsPath(namespace: string | undefined): string {
   const { group, version, plural } = SESSION_RESOURCE;
   return namespace ? `/apis/${group}/${version}/namespaces/${namespace}/${plural}` : `/apis/${group}/${version}/${plural}`;
@@ -77,7 +56,7 @@ export function sessionFinalizer(api: Pick<SessionApi, 'get' | 'patch'>): Sessio
 }
 
 export function openKubeStore(access: KubeAccessConfig, deps: { logger: Logger; identity: string }): OpenedKubeStore {
-  const kc = kubeConfigFor(access);
+  const kc = kubeConfigFor(access.kubeconfig, '--store kubernetes');
   const api = new KubeSessionApi(kc);
   const informer = makeInformer<KubeSessionObject>(kc, sessionsPath(access.namespace), () => api.list(access.namespace));
   const server = kc.getCurrentCluster()?.server ?? 'the API server';

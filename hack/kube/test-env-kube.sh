@@ -3,7 +3,9 @@
 # built once by hack/kube/build.sh. Source it after test-env-lib.sh; it defines functions only.
 #
 # What tests get (test/support/kube.ts): $DOCKERLET_TEST_STATE/kube/admin.kubeconfig, a static
-# admin token in group system:masters, against https://127.0.0.1:$TEST_KUBE_APISERVER_PORT. The
+# admin token in group system:masters, against https://127.0.0.1:$TEST_KUBE_APISERVER_PORT, and
+# $DOCKERLET_TEST_STATE/kube/bin/kubectl, the kubectl built with the server (no kubectl on the
+# machine is needed or used). The
 # server runs with real RBAC (Node,RBAC) and service-account tokens (TokenRequest works), so the
 # shipped RBAC can be tested as the agent's ServiceAccount. There is no kube-controller-manager:
 # nothing garbage-collects owner references, and a deleted namespace stays Terminating; tests
@@ -22,6 +24,8 @@ KUBE_ETCD_LOG="$KUBE_STATE/etcd.log"
 KUBE_APISERVER_LOG="$KUBE_STATE/kube-apiserver.log"
 KUBE_PKI="$KUBE_STATE/pki"
 KUBE_ADMIN_KUBECONFIG="$KUBE_STATE/admin.kubeconfig"
+# A link to the cached kubectl, at a path tests know without asking build.sh.
+KUBE_KUBECTL="$KUBE_STATE/bin/kubectl"
 KUBE_URL="https://127.0.0.1:$TEST_KUBE_APISERVER_PORT"
 
 kube_admin_token() { cut -d, -f1 "$KUBE_PKI/tokens.csv"; }
@@ -123,12 +127,25 @@ kube_wait() { # <what> <pidfile> <log> <check function>
   done
 }
 
+# Builds (once) kube-apiserver, etcd and kubectl, links kubectl where tests find it, and prints
+# the binary directory.
+kube_binaries() {
+  local bin_dir
+  bin_dir="$(bash "$HACK_DIR/kube/build.sh")" || die "kube: building kube-apiserver, etcd and kubectl failed (see above)"
+  mkdir -p "$(dirname "$KUBE_KUBECTL")"
+  ln -sfn "$bin_dir/kubectl" "$KUBE_KUBECTL"
+  echo "$bin_dir"
+}
+
 kube_up() {
   mkdir -p "$KUBE_STATE"
+  # Even when a server already answers: tests and make-kubeconfig.sh run this kubectl.
+  local bin_dir
+  bin_dir="$(kube_binaries)" || exit 1
   if kube_answers; then
     kube_write_kubeconfig
     if pid_alive "$KUBE_APISERVER_PIDFILE" kube-apiserver; then
-      step "kube: running at $KUBE_URL (started by test-env, pid $(cat "$KUBE_APISERVER_PIDFILE")); kubeconfig $KUBE_ADMIN_KUBECONFIG"
+      step "kube: running at $KUBE_URL (started by test-env, pid $(cat "$KUBE_APISERVER_PIDFILE")); kubeconfig $KUBE_ADMIN_KUBECONFIG, kubectl $KUBE_KUBECTL"
     else
       step "kube: already answering at $KUBE_URL (not ours, left alone)"
     fi
@@ -138,9 +155,6 @@ kube_up() {
     die "our kube-apiserver (pid $(cat "$KUBE_APISERVER_PIDFILE")) runs but /readyz is not ok; see $KUBE_APISERVER_LOG or run hack/test-env down"
   fi
   command -v curl >/dev/null 2>&1 || apt_install curl
-
-  local bin_dir
-  bin_dir="$(bash "$HACK_DIR/kube/build.sh")" || die "kube: building kube-apiserver and etcd failed (see above)"
   kube_pki
 
   if etcd_answers; then
@@ -186,7 +200,7 @@ kube_up() {
   pid_alive "$KUBE_APISERVER_PIDFILE" kube-apiserver || die "kube: pid $(cat "$KUBE_APISERVER_PIDFILE") is not kube-apiserver; cannot track it"
   local ready_ms=$((($(date +%s%N) - start_ns) / 1000000))
   kube_write_kubeconfig
-  step "kube: ready at $KUBE_URL in $((ready_ms / 1000)).$(printf '%03d' $((ready_ms % 1000)))s (kube-apiserver pid $(cat "$KUBE_APISERVER_PIDFILE"), etcd pid $(cat "$KUBE_ETCD_PIDFILE")); kubeconfig $KUBE_ADMIN_KUBECONFIG"
+  step "kube: ready at $KUBE_URL in $((ready_ms / 1000)).$(printf '%03d' $((ready_ms % 1000)))s (kube-apiserver pid $(cat "$KUBE_APISERVER_PIDFILE"), etcd pid $(cat "$KUBE_ETCD_PIDFILE")); kubeconfig $KUBE_ADMIN_KUBECONFIG, kubectl $KUBE_KUBECTL"
 }
 
 kube_stop_pid() { # <what> <pidfile> <comm>
@@ -226,7 +240,7 @@ kube_status() {
   if kube_answers; then
     local owner="not started by test-env"
     pid_alive "$KUBE_APISERVER_PIDFILE" kube-apiserver && owner="started by test-env, pid $(cat "$KUBE_APISERVER_PIDFILE")"
-    step "kube: ready at $KUBE_URL ($owner); kubeconfig $KUBE_ADMIN_KUBECONFIG"
+    step "kube: ready at $KUBE_URL ($owner); kubeconfig $KUBE_ADMIN_KUBECONFIG, kubectl $KUBE_KUBECTL"
   else
     step "kube: not answering at $KUBE_URL"
   fi

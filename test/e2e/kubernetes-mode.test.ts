@@ -107,6 +107,28 @@ describe('Kubernetes mode: Session CRs on a real API server + local engine', () 
     expect(events.find((e) => e.involvedObject.name === 's02' && e.reason === 'Updated')?.message).toContain('resources.memory 32Mi → 64Mi');
   });
 
+  it(`an agent restarted under ${N} running Sessions recreates none of them`, async () => {
+    const before = await world.containers();
+    const running = [...before.values()].filter((c) => c.state === 'running').length;
+    expect(running).toBe(N);
+    await agent.stop('SIGTERM');
+    agent = await startAgent();
+    // The new leader has reconciled every Session at least once...
+    await eventually(
+      async () => expect(metricValue(await agent.metrics(), 'dockerlet_reconcile_total', { controller: 'session' })).toBeGreaterThanOrEqual(N),
+      { timeoutMs: 60_000, message: 'new agent reconciled every Session' },
+    );
+    // ...and every container is the one it adopted.
+    await consistently(async () => expect(await world.containers()).toEqual(before), { durationMs: 3_000, intervalMs: 500 });
+    for (const session of await kube.listSessions()) expect(session.status?.phase, session.metadata.name).toBe('Running');
+    // A change made after the restart is applied by the new agent.
+    await kube.patchSpec('s03', { state: 'Stopped' });
+    await eventually(async () => {
+      expect((await world.containers()).get(key('s03'))).toEqual({ id: before.get(key('s03'))?.id, state: 'exited' });
+      expect((await kube.getSession('s03'))?.status?.phase).toBe('Stopped');
+    }, { timeoutMs: 30_000 });
+  });
+
   it('delete: the container goes first, then the finalizer, then the object', async () => {
     expect((await world.containers()).has(key('s09'))).toBe(true);
     await kube.deleteSession('s09');
@@ -133,28 +155,6 @@ describe('Kubernetes mode: Session CRs on a real API server + local engine', () 
     );
     await kube.patchMetadata('s08', { finalizers: null });
     await eventually(async () => expect(await kube.getSession('s08')).toBeUndefined(), { timeoutMs: 10_000 });
-  });
-
-  it(`an agent restarted under running Sessions recreates none of them`, async () => {
-    const before = await world.containers();
-    const running = [...before.values()].filter((c) => c.state === 'running').length;
-    expect(running).toBe(N - 2);
-    await agent.stop('SIGTERM');
-    agent = await startAgent();
-    // The new leader has reconciled every Session at least once...
-    await eventually(
-      async () => expect(metricValue(await agent.metrics(), 'dockerlet_reconcile_total', { controller: 'session' })).toBeGreaterThanOrEqual(N - 2),
-      { timeoutMs: 60_000, message: 'new agent reconciled every Session' },
-    );
-    // ...and every container is the one it adopted.
-    await consistently(async () => expect(await world.containers()).toEqual(before), { durationMs: 3_000, intervalMs: 500 });
-    for (const session of await kube.listSessions()) expect(session.status?.phase, session.metadata.name).toBe('Running');
-    // A change made after the restart is applied by the new agent.
-    await kube.patchSpec('s03', { state: 'Stopped' });
-    await eventually(async () => {
-      expect((await world.containers()).get(key('s03'))).toEqual({ id: before.get(key('s03'))?.id, state: 'exited' });
-      expect((await kube.getSession('s03'))?.status?.phase).toBe('Stopped');
-    }, { timeoutMs: 30_000 });
   });
 });
 

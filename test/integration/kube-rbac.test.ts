@@ -1,14 +1,16 @@
 // The shipped RBAC (deploy/kubernetes/rbac.yaml) on the real kube-apiserver, authenticated as the
 // agent's ServiceAccount with a TokenRequest token: it can do what the agent does (Sessions
-// list/watch/update, status and finalizers; Agents and their status; Events; Leases in its own
-// namespace) and nothing more — no Secrets, no creating or deleting Sessions, no Leases elsewhere.
+// get/list/watch/patch and status patch; Agents created, listed, read, status written; core/v1
+// Events; Leases in its own namespace) and nothing more — no Secrets, no updating, creating or
+// deleting Sessions, no Leases elsewhere.
 // The objects are applied under names unique to this run and deleted afterwards.
-import { AuthenticationV1Api, AuthorizationV1Api, CoreV1Api, CustomObjectsApi, EventsV1Api, V1MicroTime } from '@kubernetes/client-node';
+import { AuthenticationV1Api, AuthorizationV1Api, CoreV1Api, CustomObjectsApi } from '@kubernetes/client-node';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { beat } from '../../agent/heartbeat.ts';
 import { KubeAgentStatusStore } from '../../agent/kube/agent-status-store.ts';
+import { coreV1EventSink } from '../../agent/kube/event-recorder.ts';
 import { KubeLeaseLock } from '../../agent/leader/kube-lease-lock.ts';
 import { FakeClock } from '../../reconciler/fake-clock.ts';
 import { uniqueRunId } from '../support/docker.ts';
@@ -59,11 +61,12 @@ describe('the agent ServiceAccount with the shipped RBAC', () => {
 
   it('may do everything the agent does with Sessions, cluster-wide, and no more', async () => {
     const group = 'dockerlet.dev';
-    for (const verb of ['get', 'list', 'watch', 'update', 'patch']) expect(await can(verb, 'sessions', { group }), verb).toBe(true);
-    for (const subresource of ['status', 'finalizers']) {
-      for (const verb of ['update', 'patch']) expect(await can(verb, 'sessions', { group, subresource, namespace: TEST_NAMESPACE }), `${verb} sessions/${subresource}`).toBe(true);
-    }
-    for (const verb of ['create', 'delete', 'deletecollection']) expect(await can(verb, 'sessions', { group, namespace: TEST_NAMESPACE }), verb).toBe(false);
+    for (const verb of ['get', 'list', 'watch', 'patch']) expect(await can(verb, 'sessions', { group }), verb).toBe(true);
+    expect(await can('patch', 'sessions', { group, subresource: 'status', namespace: TEST_NAMESPACE }), 'patch sessions/status').toBe(true);
+    // Every write the agent makes is a patch: no update, not even of status.
+    expect(await can('update', 'sessions', { group, subresource: 'status', namespace: TEST_NAMESPACE }), 'update sessions/status').toBe(false);
+    for (const verb of ['update', 'patch']) expect(await can(verb, 'sessions', { group, subresource: 'finalizers', namespace: TEST_NAMESPACE }), `${verb} sessions/finalizers`).toBe(false);
+    for (const verb of ['update', 'create', 'delete', 'deletecollection']) expect(await can(verb, 'sessions', { group, namespace: TEST_NAMESPACE }), verb).toBe(false);
     // A real list across all namespaces, as the informer starts with.
     const api = agent.makeApiClient(CustomObjectsApi);
     await expect(api.listCustomObjectForAllNamespaces({ group, version: 'v1alpha1', plural: 'sessions' })).resolves.toHaveProperty('items');
@@ -85,7 +88,8 @@ describe('the agent ServiceAccount with the shipped RBAC', () => {
     });
     await agents.close();
     expect((await readAgent(admin, agentName))?.status).toMatchObject({ state: 'Online', leader: 'rbac-replica' });
-    expect(await can('delete', 'agents', { group: 'dockerlet.dev' })).toBe(false);
+    for (const verb of ['watch', 'update', 'patch', 'delete']) expect(await can(verb, 'agents', { group: 'dockerlet.dev' }), `${verb} agents`).toBe(false);
+    expect(await can('patch', 'agents', { group: 'dockerlet.dev', subresource: 'status' }), 'patch agents/status').toBe(false);
   });
 
   it('elects through a Lease in its own namespace (acquire, renew, release, watch) but not in others', async () => {
@@ -105,24 +109,20 @@ describe('the agent ServiceAccount with the shipped RBAC', () => {
     expect(await can('delete', 'leases', { group: 'coordination.k8s.io', namespace: agentNamespace })).toBe(false);
   });
 
-  it('records Events', async () => {
-    const event = await agent.makeApiClient(EventsV1Api).createNamespacedEvent({
-      namespace: TEST_NAMESPACE,
-      body: {
-        metadata: { generateName: 'rbac-test-' },
-        eventTime: new V1MicroTime(), // events.k8s.io wants microseconds: a plain Date is refused
-        reportingController: 'dockerlet.dev/agent',
-        reportingInstance: 'rbac-replica',
-        action: 'Create',
-        reason: 'Created',
-        type: 'Normal',
-        note: 'rbac test',
-        regarding: { apiVersion: 'dockerlet.dev/v1alpha1', kind: 'Session', namespace: TEST_NAMESPACE, name: 'rbac-test' },
-      },
+  it('records core/v1 Events, as the event recorder writes them, and nothing more', async () => {
+    await coreV1EventSink(agent)(TEST_NAMESPACE, {
+      metadata: { name: `rbac-test.${suffix}`, namespace: TEST_NAMESPACE },
+      involvedObject: { apiVersion: 'dockerlet.dev/v1alpha1', kind: 'Session', namespace: TEST_NAMESPACE, name: 'rbac-test' },
+      type: 'Normal',
+      reason: 'Created',
+      message: 'rbac test',
+      source: { component: 'dockerlet-agent' },
     });
-    expect(event.metadata?.name).toMatch(/^rbac-test-/);
-    expect(await can('create', 'events', { namespace: TEST_NAMESPACE })).toBe(true);
-    expect(await can('patch', 'events', { namespace: TEST_NAMESPACE })).toBe(true);
+    const written = await admin.makeApiClient(CoreV1Api).readNamespacedEvent({ namespace: TEST_NAMESPACE, name: `rbac-test.${suffix}` });
+    expect(written.reason).toBe('Created');
+    await admin.makeApiClient(CoreV1Api).deleteNamespacedEvent({ namespace: TEST_NAMESPACE, name: `rbac-test.${suffix}` });
+    expect(await can('patch', 'events', { namespace: TEST_NAMESPACE })).toBe(false);
+    expect(await can('create', 'events', { group: 'events.k8s.io', namespace: TEST_NAMESPACE })).toBe(false);
   });
 
   it('cannot read Secrets, anywhere', async () => {

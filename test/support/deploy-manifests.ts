@@ -38,3 +38,41 @@ function parseDocuments(path: string): unknown[] {
     })
     .filter((value) => value !== null && value !== undefined);
 }
+
+/** The parts of deployment.yaml's pod template that tests run the agent with. */
+export interface AgentPodSpec {
+  securityContext?: { runAsNonRoot?: boolean; runAsUser?: number; runAsGroup?: number; supplementalGroups?: number[] };
+  containers: Array<{
+    name: string;
+    args: string[];
+    securityContext?: { readOnlyRootFilesystem?: boolean; allowPrivilegeEscalation?: boolean; capabilities?: { drop?: string[] } };
+    volumeMounts?: Array<{ name: string; mountPath: string }>;
+  }>;
+  volumes?: Array<{ name: string; emptyDir?: object; hostPath?: { path: string } }>;
+}
+
+/** The pod template of the one Deployment in deploy/kubernetes. */
+export function deploymentPod(): AgentPodSpec {
+  const deployments = loadKustomization().filter((o) => o.kind === 'Deployment');
+  if (deployments.length !== 1) throw new Error(`deploy/kubernetes has ${deployments.length} Deployments, expected 1`);
+  return (deployments[0]!['spec'] as { template: { spec: AgentPodSpec } }).template.spec;
+}
+
+/**
+ * The agent's arguments in deployment.yaml, without the leading `agent`, its $(VAR)s filled in
+ * from `vars` and the flags named in `omit` left out (for the test to set to this machine's values).
+ */
+export function deploymentAgentArgs(vars: Record<string, string>, omit: string[] = []): string[] {
+  const args = deploymentPod().containers[0]?.args ?? [];
+  if (args[0] !== 'agent') throw new Error(`deployment.yaml runs "${args[0]}", not the agent`);
+  return args
+    .slice(1)
+    .filter((arg) => !omit.includes(arg.split('=')[0]!))
+    .map((arg) =>
+      arg.replace(/\$\((\w+)\)/g, (_, name: string) => {
+        const value = vars[name];
+        if (value === undefined) throw new Error(`deployment.yaml uses $(${name}); give the test a value for it`);
+        return value;
+      }),
+    );
+}

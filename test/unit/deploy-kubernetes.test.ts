@@ -1,6 +1,7 @@
 // deploy/kubernetes stays consistent with the code: the CRDs it installs are crds/ itself, the
-// RBAC stays least-privilege (no Secrets, no wildcards, no delete), the bindings name the
-// ServiceAccount the Deployment runs as, and every flag the Deployment passes exists.
+// RBAC stays least-privilege (exactly the verbs the code sends; no Secrets, no wildcards, no
+// delete), the bindings name the ServiceAccount the Deployment runs as, every flag the Deployment
+// passes exists, and the agent runs as a non-root user.
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse } from 'yaml';
@@ -53,6 +54,25 @@ describe('deploy/kubernetes', () => {
     expect(clusterRules.some((r) => r.resources.includes('leases'))).toBe(false);
   });
 
+  it('grants exactly the verbs the agent sends, each for a call in the code', () => {
+    // What each grant is for; a grant with no call behind it is extra privilege, a call with no
+    // grant a 403 (test/e2e/kube-external-agent.test.ts runs the agent with only these).
+    const used: Record<string, { verbs: string[]; by: string }> = {
+      'dockerlet.dev/sessions': { verbs: ['get', 'list', 'watch', 'patch'], by: 'informer list+watch, finalizer read and JSON Patch (agent/kube/session-api.ts)' },
+      'dockerlet.dev/sessions/status': { verbs: ['patch'], by: 'status merge patch (KubeSessionApi.patchStatus)' },
+      'dockerlet.dev/agents': { verbs: ['get', 'list', 'create'], by: 'KubeAgentStatusStore: load (list), create on first beat, re-read on conflict' },
+      'dockerlet.dev/agents/status': { verbs: ['update'], by: 'KubeAgentStatusStore: status PUT with resourceVersion' },
+      '/events': { verbs: ['create'], by: 'KubeEventRecorder: core/v1 createNamespacedEvent' },
+      'coordination.k8s.io/leases': { verbs: ['create', 'get', 'update', 'watch'], by: 'KubeLeaseLock: read, create, replace, watch for release' },
+    };
+    const granted: Record<string, string[]> = {};
+    for (const rule of [...byKind('ClusterRole'), ...byKind('Role')].flatMap((r) => r['rules'] as Rule[])) {
+      for (const group of rule.apiGroups) for (const resource of rule.resources) (granted[`${group}/${resource}`] ??= []).push(...rule.verbs);
+    }
+    const sorted = (record: Record<string, string[]>): Record<string, string[]> => Object.fromEntries(Object.entries(record).map(([k, v]) => [k, [...new Set(v)].sort()]).sort());
+    expect(sorted(granted)).toEqual(sorted(Object.fromEntries(Object.entries(used).map(([k, v]) => [k, v.verbs]))));
+  });
+
   it('binds both roles to the ServiceAccount the Deployment runs as', () => {
     const sa = one('ServiceAccount');
     const deployment = one('Deployment');
@@ -76,5 +96,20 @@ describe('deploy/kubernetes', () => {
     for (const arg of args.slice(1)) expect(known, arg).toContain(arg.split('=')[0]);
     expect(args).toContain('--leader-election=kubernetes');
     expect(pod.volumes.map((v) => v.hostPath).filter(Boolean)).toEqual([{ path: '/var/run/docker.sock', type: 'Socket' }]);
+  });
+
+  it('runs the agent as a non-root user in the Docker socket group, on a read-only root with a writable /tmp (FIELD-NOTES #8)', () => {
+    interface Pod {
+      securityContext?: { runAsNonRoot?: boolean; runAsUser?: number; supplementalGroups?: number[] };
+      containers: Array<{ securityContext?: Record<string, unknown>; volumeMounts?: Array<{ mountPath: string }> }>;
+    }
+    const pod = (one('Deployment')['spec'] as { template: { spec: Pod } }).template.spec;
+    expect(pod.securityContext?.runAsNonRoot).toBe(true);
+    expect(pod.securityContext?.runAsUser).toBeGreaterThan(0);
+    expect(pod.securityContext?.supplementalGroups).toHaveLength(1);
+    const container = pod.containers[0]!;
+    expect(container.securityContext).not.toHaveProperty('runAsUser');
+    expect(container.securityContext).toMatchObject({ readOnlyRootFilesystem: true, allowPrivilegeEscalation: false });
+    expect(container.volumeMounts?.map((m) => m.mountPath)).toContain('/tmp');
   });
 });
