@@ -12,11 +12,20 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, readdir, readlink, rename, rm, stat, symlink } from 'node:fs/promises';
 import path from 'node:path';
 import type { GitStoreSpec } from '../store-spec.ts';
+import { isLocalGitUrl } from '../store-spec.ts';
 import { GitError, runGit } from './git-cli.ts';
 
 /** The ref each fetch writes; never a branch, so nothing checks it out or pushes it. */
 const TARGET_REF = 'refs/dockerlet/target';
 const TMP_PREFIX = '.tmp-';
+// A local remote (file:// or a path) is served by an upload-pack that git starts here, as this
+// user. Since 2.35.2 it refuses a repository owned by another user ("dubious ownership") — which a
+// repository mounted into the agent's container (uid 10001) usually is — and git clears `-c` from
+// the environment of the local transport's child, so only the upload-pack command itself can
+// carry the exception. It covers that one process, which only reads the repository --store names
+// (upload-pack runs no hooks of the repository; its pack-objects hook is honoured only from the
+// user's or system's config), never the agent's own cache.
+const LOCAL_UPLOAD_PACK = ['--upload-pack', 'git -c safe.directory=* upload-pack'];
 
 /** A commit that cannot be applied as a whole (its <path> is missing or not a directory). */
 export class RevisionError extends Error {
@@ -52,7 +61,7 @@ export class GitCache {
     const source = this.spec.ref ?? 'HEAD';
     // "+": follow force-pushes too; the remote is the truth, whatever its history did.
     const fetch = (): Promise<string> =>
-      runGit(['fetch', '--quiet', '--no-tags', '--no-write-fetch-head', '--', this.spec.url, `+${source}:${TARGET_REF}`], {
+      runGit(['fetch', '--quiet', '--no-tags', '--no-write-fetch-head', ...(isLocalGitUrl(this.spec.url) ? LOCAL_UPLOAD_PACK : []), '--', this.spec.url, `+${source}:${TARGET_REF}`], {
         gitDir: this.repoDir,
         timeoutMs: this.timeoutMs,
         ...(signal ? { signal } : {}),
