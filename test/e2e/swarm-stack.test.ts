@@ -86,7 +86,7 @@ describe('deploy/swarm/stack.yml on the single-node swarm', () => {
     await eventually(
       async () => {
         // No flags: the CLI reads the stack's DOCKERLET_* settings, as the agent does.
-        const [header = '', ...rows] = (await execIn(standby.containerId, ['/usr/bin/node', '/app/bin/dockerlet.js', 'get', 'sessions', '-o', 'wide'])).split('\n');
+        const [header = '', ...rows] = (await execIn(standby.containerId, ['/usr/bin/node', '/app/bin/dockerlet.js', 'get', 'sessions'])).split('\n');
         const columns = header.split(/\s+/);
         expect(columns).toEqual(expect.arrayContaining(['NAME', 'PHASE', 'AGENT', 'NODE', 'ADDRESS']));
         expect(rows).toHaveLength(1);

@@ -181,10 +181,14 @@ describe('--runtime swarm on the real single-node swarm', () => {
       },
       { timeoutMs: 30_000, message: 'status shows node, task state and address' },
     );
+    // Where each Session runs is in the default table (after AGE) and in wide output (after CONTAINER).
+    const table = await w.cli(['get', 'sessions']);
+    expect(table.code).toBe(0);
+    expect(table.stdout.split('\n')[0]).toMatch(/AGE\s+NODE\s+ADDRESS$/);
+    expect(table.stdout).toContain(nodeName);
     const wide = await w.cli(['get', 'sessions', '-o', 'wide']);
     expect(wide.code).toBe(0);
-    expect(wide.stdout.split('\n')[0]).toMatch(/NODE\s+ADDRESS/);
-    expect(wide.stdout).toContain(nodeName);
+    expect(wide.stdout.split('\n')[0]).toMatch(/CONTAINER\s+NODE\s+ADDRESS\s+ENDPOINTS/);
 
     // Agent restart: nothing is recreated, no task is replaced.
     const tasksBefore = new Map<string, string[]>();
