@@ -12,6 +12,7 @@ import type { ManagedStatusStore } from './backends.ts';
 import type { AgentConfig } from './config.ts';
 import { GitCache } from './git/git-cache.ts';
 import { gitCacheDir } from './store-spec.ts';
+import { LastGoodRevisions } from './stores/git-last-good.ts';
 import { GitDesiredStore } from './stores/git-store.ts';
 import type { GitSyncResult } from './stores/git-store.ts';
 import { openYamlStore } from './stores/open-yaml-store.ts';
@@ -49,8 +50,10 @@ export async function openDesiredStore(config: AgentConfig, deps: OpenDesiredSto
       const cache = new GitCache({ spec, dir: gitCacheDir(config.stateDir, spec), timeoutMs: GIT_COMMAND_TIMEOUT_MS });
       // The Git store decides when the tree changes (after a swap), so the YAML store does not watch;
       // a commit's file applies all or nothing, so one refused Session keeps the file's previous revision.
-      const yaml = await openYamlStore({ dir: cache.currentLink, stateDir: config.stateDir, logger, watch: false, wholeFiles: true });
-      const store = new GitDesiredStore({ spec, cache, yaml: yaml.store, logger, pollIntervalMs: config.gitPollIntervalMs, registry: deps.registry });
+      // A refused file keeps the objects of the revision it was last usable at, across restarts too.
+      const lastGood = new LastGoodRevisions({ cache, file: cache.lastGoodFile, logger });
+      const yaml = await openYamlStore({ dir: cache.currentLink, stateDir: config.stateDir, logger, watch: false, wholeFiles: true, priorVersions: lastGood.versions });
+      const store = new GitDesiredStore({ spec, cache, yaml: yaml.store, lastGood, logger, pollIntervalMs: config.gitPollIntervalMs, registry: deps.registry });
       return {
         store,
         close: async () => {

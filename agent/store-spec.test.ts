@@ -3,7 +3,7 @@
 import path from 'node:path';
 import { InvalidArgumentError } from 'commander';
 import { describe, expect, it } from 'vitest';
-import { describeStoreSpec, gitCacheDir, gitCurrentDir, parseStoreSpec, redactUrl } from './store-spec.ts';
+import { describeStoreSpec, gitCacheDir, gitCurrentDir, isLocalGitUrl, parseStoreSpec, redactUrl } from './store-spec.ts';
 import { commonConfig } from './config.ts';
 
 describe('parseStoreSpec', () => {
@@ -67,6 +67,21 @@ describe('Git store helpers', () => {
     expect(redactUrl('git@example.org:a.git')).toBe('git@example.org:a.git');
     expect(describeStoreSpec(spec)).toBe('git:https://bot:***@example.org/ops/s.git#main:prod');
     expect(describeStoreSpec({ kind: 'git', url: '/srv/r.git', path: '' })).toBe('git:/srv/r.git#HEAD:');
+  });
+
+  it('tells a repository on this machine (served by a local upload-pack) from a remote one', () => {
+    const urlOf = (store: string): string => {
+      const parsed = parseStoreSpec(store);
+      if (parsed.kind !== 'git') throw new Error(`not a Git store: ${store}`);
+      return parsed.url;
+    };
+    expect(isLocalGitUrl(urlOf('git:file:///srv/r.git#main'))).toBe(true);
+    expect(isLocalGitUrl(urlOf('git:FILE:///srv/r.git'))).toBe(true);
+    expect(isLocalGitUrl(urlOf('git:/srv/r.git#main:s'))).toBe(true);
+    expect(isLocalGitUrl(urlOf('git:./r.git'))).toBe(true);
+    expect(isLocalGitUrl(urlOf('git:https://example.org/r.git'))).toBe(false);
+    expect(isLocalGitUrl(urlOf('git:ssh://git@example.org/r.git'))).toBe(false);
+    expect(isLocalGitUrl(urlOf('git:git@example.org:ops/r.git'))).toBe(false);
   });
 
   it('keeps one cache per URL, ref and path under the state directory', () => {

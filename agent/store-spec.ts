@@ -109,6 +109,11 @@ function repoPath(value: string, raw: string): string {
   return segments.join('/');
 }
 
+/** True for a repository on this machine (file:// or an absolute path): git serves it with its own upload-pack. */
+export function isLocalGitUrl(url: string): boolean {
+  return url.toLowerCase().startsWith('file://') || path.isAbsolute(url);
+}
+
 /** How a spec is shown in logs and status: the form it was given in, credentials in the URL hidden. */
 export function describeStoreSpec(spec: StoreSpec): string {
   if (spec.kind === 'yaml') return spec.dir;

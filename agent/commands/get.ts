@@ -12,7 +12,7 @@ import type { Statuses } from './status-source.ts';
 import { formatAgents } from './agent-table.ts';
 import { loadStoreOnce, quietLogger, readOnlyConfig } from './shared.ts';
 import type { ReadOnlyConfig } from './shared.ts';
-import { formatAge, printTable } from './table.ts';
+import { formatSessions } from './session-table.ts';
 
 export const OUTPUT_FORMATS = ['table', 'wide', 'json', 'yaml'] as const;
 export type OutputFormat = (typeof OUTPUT_FORMATS)[number];
@@ -56,34 +56,8 @@ async function getSessions(config: ReadOnlyConfig, options: GetOptions, statuses
     .sort((a, b) => `${a.metadata.namespace}/${a.metadata.name}`.localeCompare(`${b.metadata.namespace}/${b.metadata.name}`));
   if (options.output === 'json' || options.output === 'yaml') return printObjects(shown, options.output);
   for (const problem of store.loadProblems()) process.stderr.write(`warning: store: ${problem}\n`);
-  const wide = options.output === 'wide';
-  const now = Date.now();
-  // --runtime swarm: where each Session's task runs (only when some Session reports a node).
-  const placed = wide && shown.some((s) => s.status?.node !== undefined);
-  const header = [
-    'NAMESPACE', 'NAME', 'PHASE', 'READY', 'AGENT', 'IMAGE', 'RESTARTS', 'AGE',
-    ...(wide ? ['CONTAINER'] : []),
-    ...(placed ? ['NODE', 'ADDRESS'] : []),
-    ...(wide ? ['ENDPOINTS', 'MESSAGE'] : []),
-  ];
-  const rows = shown.map((s) => {
-    const ready = s.status?.conditions?.find((c) => c.type === 'Ready')?.status ?? 'Unknown';
-    return [
-      s.metadata.namespace ?? '',
-      s.metadata.name,
-      s.status?.phase ?? 'Pending',
-      ready,
-      s.status?.agent ?? s.spec.agent ?? '',
-      s.spec.image || '<not in store>',
-      String(s.status?.restartCount ?? 0),
-      formatAge(s.metadata.creationTimestamp, now),
-      ...(wide ? [s.status?.containerID?.slice(0, 12) ?? ''] : []),
-      ...(placed ? [s.status?.node ?? '', s.status?.address ?? ''] : []),
-      ...(wide ? [(s.status?.endpoints ?? []).join(','), s.status?.message ?? ''] : []),
-    ];
-  });
-  if (rows.length === 0) process.stderr.write(`No sessions found in ${config.storeDir}.\n`);
-  else printTable(header, rows);
+  if (shown.length === 0) process.stderr.write(`No sessions found in ${config.storeDir}.\n`);
+  else process.stdout.write(formatSessions(shown, { wide: options.output === 'wide', now: Date.now() }));
 }
 
 function getAgents(options: GetOptions, statuses: Statuses): void {

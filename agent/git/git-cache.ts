@@ -3,20 +3,30 @@
 //   <cache>/repo.git           bare repository; each fetch updates refs/dockerlet/target
 //   <cache>/revisions/<sha>/   the store's <path> as of commit <sha>, extracted once
 //   <cache>/current            symlink to the revision last applied (what `dockerlet get` reads)
+//   <cache>/last-good.json     refused files → the revision each was last usable at (stores/git-last-good.ts)
 //
 // A revision directory is written under a temporary name and renamed into place, and `current` is
 // replaced by renaming a new symlink over it: a reader sees one whole revision or the previous
 // one, never a mix, and a crash mid-extract leaves only a temporary directory to sweep.
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdir, readdir, readlink, rename, rm, stat, symlink } from 'node:fs/promises';
+import { mkdir, readdir, readFile, readlink, rename, rm, stat, symlink } from 'node:fs/promises';
 import path from 'node:path';
 import type { GitStoreSpec } from '../store-spec.ts';
+import { isLocalGitUrl } from '../store-spec.ts';
 import { GitError, runGit } from './git-cli.ts';
 
 /** The ref each fetch writes; never a branch, so nothing checks it out or pushes it. */
 const TARGET_REF = 'refs/dockerlet/target';
 const TMP_PREFIX = '.tmp-';
+// A local remote (file:// or a path) is served by an upload-pack that git starts here, as this
+// user. Since 2.35.2 it refuses a repository owned by another user ("dubious ownership") — which a
+// repository mounted into the agent's container (uid 10001) usually is — and git clears `-c` from
+// the environment of the local transport's child, so only the upload-pack command itself can
+// carry the exception. It covers that one process, which only reads the repository --store names
+// (upload-pack runs no hooks of the repository; its pack-objects hook is honoured only from the
+// user's or system's config), never the agent's own cache.
+const LOCAL_UPLOAD_PACK = ['--upload-pack', 'git -c safe.directory=* upload-pack'];
 
 /** A commit that cannot be applied as a whole (its <path> is missing or not a directory). */
 export class RevisionError extends Error {
@@ -35,6 +45,7 @@ export class GitCache {
   readonly repoDir: string;
   readonly revisionsDir: string;
   readonly currentLink: string;
+  readonly lastGoodFile: string;
   private readonly spec: GitStoreSpec;
   private readonly timeoutMs: number;
 
@@ -44,6 +55,7 @@ export class GitCache {
     this.repoDir = path.join(options.dir, 'repo.git');
     this.revisionsDir = path.join(options.dir, 'revisions');
     this.currentLink = path.join(options.dir, 'current');
+    this.lastGoodFile = path.join(options.dir, 'last-good.json');
   }
 
   /** Fetches the ref and returns the commit it names now. Throws GitError when the remote cannot be read. */
@@ -52,7 +64,7 @@ export class GitCache {
     const source = this.spec.ref ?? 'HEAD';
     // "+": follow force-pushes too; the remote is the truth, whatever its history did.
     const fetch = (): Promise<string> =>
-      runGit(['fetch', '--quiet', '--no-tags', '--no-write-fetch-head', '--', this.spec.url, `+${source}:${TARGET_REF}`], {
+      runGit(['fetch', '--quiet', '--no-tags', '--no-write-fetch-head', ...(isLocalGitUrl(this.spec.url) ? LOCAL_UPLOAD_PACK : []), '--', this.spec.url, `+${source}:${TARGET_REF}`], {
         gitDir: this.repoDir,
         timeoutMs: this.timeoutMs,
         ...(signal ? { signal } : {}),
@@ -126,6 +138,46 @@ export class GitCache {
     const current = await this.currentRevision();
     const kept = new Set([...keep, ...(current ? [current] : [])]);
     await Promise.all(names.filter((n) => !kept.has(n)).map((n) => rm(path.join(this.revisionsDir, n), { recursive: true, force: true })));
+  }
+
+  /**
+   * A file of the store (relative to <path>) as of `commit`: from its revision directory when that
+   * is still there, else from the repository. Undefined when the file does not exist in `commit`.
+   */
+  async fileAt(commit: string, file: string): Promise<{ text: string; mtimeMs: number } | undefined> {
+    const revision = path.join(this.revisionsDir, commit);
+    if (await isDirectory(revision)) {
+      try {
+        const at = path.join(revision, file);
+        const [text, info] = await Promise.all([readFile(at, 'utf8'), stat(at)]);
+        return { text, mtimeMs: info.mtimeMs };
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+        throw error;
+      }
+    }
+    const blob = `${commit}:${this.repoPath(file)}`;
+    const type = await this.git(['cat-file', '-t', blob]).then(
+      (out) => out.trim(),
+      () => 'missing',
+    );
+    if (type !== 'blob') return undefined;
+    // As materialise would have written it: the commit's time as mtime.
+    const [text, seconds] = await Promise.all([this.git(['cat-file', 'blob', blob]), this.git(['show', '--no-patch', '--format=%ct', commit])]);
+    return { text, mtimeMs: Number(seconds.trim()) * 1000 };
+  }
+
+  /**
+   * The commits on `commit`'s first-parent line (the states the ref itself went through) that
+   * changed `file`, added or deleted it, newest first, at most `limit`.
+   */
+  async fileHistory(commit: string, file: string, limit: number): Promise<string[]> {
+    const out = await this.git(['log', '--first-parent', '--format=%H', `--max-count=${limit}`, commit, '--', this.repoPath(file)]);
+    return out.split('\n').filter(Boolean);
+  }
+
+  private repoPath(file: string): string {
+    return this.spec.path === '' ? file : `${this.spec.path}/${file}`;
   }
 
   private async ensureRepo(): Promise<void> {

@@ -25,6 +25,11 @@ export interface FileSnapshot {
   /** Documents of the last read that could be used (kept while `fault` is set). */
   docs: readonly ParsedDocument[];
   fault?: FileFault;
+  /**
+   * Set when `docs` came from an earlier version that this process did not read from the file
+   * itself (a Git store's revision, after a restart): that version's name, e.g. a commit.
+   */
+  origin?: string;
 }
 
 /** "web.yaml:7:3: spec.image: Required value", the way compilers and kubectl point at input. */
@@ -153,5 +158,7 @@ export function faultOf(file: string, docs: readonly ParsedDocument[], wholeFile
 
 /** The snapshot of a file whose newest read is unusable: its last usable content, plus the fault. */
 export function faulted(file: string, previous: FileSnapshot | undefined, fault: FileFault, now: string): FileSnapshot {
-  return { path: file, mtime: previous?.mtime ?? now, docs: previous?.docs ?? [], fault };
+  const snapshot: FileSnapshot = { path: file, mtime: previous?.mtime ?? now, docs: previous?.docs ?? [], fault };
+  if (previous?.origin !== undefined) snapshot.origin = previous.origin;
+  return snapshot;
 }

@@ -1,61 +1,13 @@
 // The Git store's rules with the git CLI faked at its boundary (a map of commits written into a
 // real temp dir, read by the real YAML store): each commit applied once, syncs coalesced, a
 // refused commit not retried, failures keeping what was applied and the store incomplete.
-import { mkdir, readlink, rename, rm, symlink, writeFile } from 'node:fs/promises';
-import path from 'node:path';
+import { rm } from 'node:fs/promises';
 import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
-import { RevisionError } from '../git/git-cache.ts';
+import { FakeRevisions, lastGoodFor } from './git-store.fixtures.ts';
 import { GitDesiredStore } from './git-store.ts';
-import type { GitRevisions } from './git-store.ts';
 import { YamlDirectoryStore } from './yaml-store.ts';
 import { fakeParser, makeTempDir, sessionYaml } from './yaml-store.fixtures.ts';
-
-/** Commits by SHA (file → text, or null when the store's path is missing); `head` is what a fetch returns. */
-class FakeRevisions implements GitRevisions {
-  commits = new Map<string, Record<string, string> | null>();
-  head = '';
-  fetchError: Error | undefined;
-  fetches = 0;
-  materialised: string[] = [];
-  /** When set, fetch waits for it: lets a test hold a fetch in flight. */
-  gate: Promise<void> | undefined;
-
-  constructor(readonly dir: string) {}
-
-  get link(): string {
-    return path.join(this.dir, 'current');
-  }
-
-  async fetch(): Promise<string> {
-    this.fetches++;
-    await this.gate;
-    if (this.fetchError) throw this.fetchError;
-    return this.head;
-  }
-
-  async currentRevision(): Promise<string | undefined> {
-    return readlink(this.link).then((t) => path.basename(t), () => undefined);
-  }
-
-  async materialise(commit: string): Promise<string> {
-    const files = this.commits.get(commit);
-    if (files === null || files === undefined) throw new RevisionError(`path "s" does not exist in commit ${commit}`);
-    this.materialised.push(commit);
-    const target = path.join(this.dir, 'revisions', commit);
-    await mkdir(target, { recursive: true });
-    for (const [file, text] of Object.entries(files)) await writeFile(path.join(target, file), text);
-    return target;
-  }
-
-  async activate(commit: string): Promise<void> {
-    const tmp = `${this.link}.tmp`;
-    await symlink(path.join('revisions', commit), tmp);
-    await rename(tmp, this.link);
-  }
-
-  async prune(): Promise<void> {}
-}
 
 const spec = { kind: 'git', url: 'file:///srv/s.git', ref: 'main', path: 's' } as const;
 const logger = pino({ level: 'silent' });
@@ -73,8 +25,9 @@ describe('GitDesiredStore', () => {
   async function open(revisions?: FakeRevisions): Promise<{ store: GitDesiredStore; revisions: FakeRevisions }> {
     dir ??= await makeTempDir();
     const fake = revisions ?? new FakeRevisions(dir);
-    const yaml = new YamlDirectoryStore({ dir: fake.link, logger, parse: fakeParser, watch: false, wholeFiles: true });
-    store = new GitDesiredStore({ spec, cache: fake, yaml, logger, pollIntervalMs: 3_600_000, now: () => Date.parse('2026-01-01T00:00:00Z') });
+    const lastGood = lastGoodFor(fake, logger);
+    const yaml = new YamlDirectoryStore({ dir: fake.link, logger, parse: fakeParser, watch: false, wholeFiles: true, priorVersions: lastGood.versions });
+    store = new GitDesiredStore({ spec, cache: fake, yaml, lastGood, logger, pollIntervalMs: 3_600_000, now: () => Date.parse('2026-01-01T00:00:00Z') });
     return { store, revisions: fake };
   }
 

@@ -5,6 +5,9 @@
 // Git store refuses exactly what a directory store would, and a broken file in a new commit keeps
 // that file's objects from the revision before, as a broken edit in a directory does.
 //
+// Which revision each refused file was last usable at is kept on disk (git-last-good.ts), so its
+// objects stay after a restart too.
+//
 // Fetch or apply failures never remove anything: the last applied revision stays loaded and the
 // store reports itself incomplete, which keeps orphan collection off until a fetch succeeds again.
 import type { Logger } from 'pino';
@@ -14,6 +17,7 @@ import type { AgentSource, ObjectKey, Session } from '../../crds/types.ts';
 import type { ChangeListener, DesiredEntry, DesiredStore } from '../../reconciler/store.ts';
 import type { GitCache } from '../git/git-cache.ts';
 import { RevisionError } from '../git/git-cache.ts';
+import type { LastGoodRevisions } from './git-last-good.ts';
 import type { GitStoreSpec } from '../store-spec.ts';
 import { redactUrl } from '../store-spec.ts';
 import type { YamlDirectoryStore } from './yaml-store.ts';
@@ -42,6 +46,8 @@ export interface GitDesiredStoreOptions {
   cache: GitRevisions;
   /** Reads `cache.currentLink`, with watching off: it reloads when told to, after a swap. */
   yaml: YamlDirectoryStore;
+  /** Where refused files were last usable; the same object gives `yaml` its priorVersions. */
+  lastGood: LastGoodRevisions;
   logger: Logger;
   pollIntervalMs: number;
   /** Where dockerlet_git_* counters go; absent for one-shot use. */
@@ -56,6 +62,7 @@ export class GitDesiredStore implements DesiredStore<Session> {
   private readonly spec: GitStoreSpec;
   private readonly cache: GitRevisions;
   private readonly yaml: YamlDirectoryStore;
+  private readonly lastGood: LastGoodRevisions;
   private readonly logger: Logger;
   private readonly pollIntervalMs: number;
   private readonly now: () => number;
@@ -84,6 +91,7 @@ export class GitDesiredStore implements DesiredStore<Session> {
     this.spec = options.spec;
     this.cache = options.cache;
     this.yaml = options.yaml;
+    this.lastGood = options.lastGood;
     this.logger = options.logger.child({ component: 'git-store', url: redactUrl(options.spec.url), ref: options.spec.ref ?? 'HEAD', path: options.spec.path });
     this.pollIntervalMs = options.pollIntervalMs;
     this.now = options.now ?? Date.now;
@@ -108,12 +116,14 @@ export class GitDesiredStore implements DesiredStore<Session> {
     this.lifetime = new AbortController();
     // What an earlier run applied is served at once, so an unreachable remote at start-up is not an empty store.
     this.lastApplied = await this.cache.currentRevision();
+    await this.lastGood.load();
     if (this.lastApplied === undefined) {
       // Nothing to serve before the first fetch: start-up waits for it (well or not).
       await this.sync();
     } else {
       // Serve what we have now; a slow or unreachable remote must not hold up the agent's start.
       await this.loadYaml();
+      await this.recordLastGood(this.lastApplied);
       this.sync().catch((error: unknown) => this.logger.error({ err: error }, 'git sync failed'));
     }
     this.schedulePoll();
@@ -260,8 +270,22 @@ export class GitDesiredStore implements DesiredStore<Session> {
     this.applies?.inc({ result: 'success' });
     const problems = this.revisionProblems();
     this.logger.info({ revision: commit, sessions: this.yaml.list().length, problems: problems.length }, 'applied commit');
-    await this.cache.prune([commit]).catch((error: unknown) => this.logger.debug({ err: error }, 'pruning old revisions failed'));
+    // Recorded before pruning: a revision a refused file is held at must be on record before anything may remove it.
+    if (await this.recordLastGood(commit)) {
+      await this.cache.prune([commit, ...this.lastGood.heldRevisions(commit)]).catch((error: unknown) => this.logger.debug({ err: error }, 'pruning old revisions failed'));
+    }
     return this.result(true, true);
+  }
+
+  /** Notes where each file of `applied` was last usable; false when that could not be written (then nothing is pruned). */
+  private async recordLastGood(applied: string): Promise<boolean> {
+    try {
+      await this.lastGood.update(applied, this.yaml.fileStates());
+      return true;
+    } catch (error) {
+      this.logger.warn({ err: error }, 'cannot record where refused files were last usable; they may lose their objects at a restart');
+      return false;
+    }
   }
 
   private async loadYaml(): Promise<void> {

@@ -6,6 +6,7 @@ import { crdManifestParser } from './crd-manifest-parser.ts';
 import { FileStatusStore } from './file-status-store.ts';
 import type { GenerationRecord, GenerationStore } from './object-meta.ts';
 import { YamlDirectoryStore } from './yaml-store.ts';
+import type { PriorVersions } from './yaml-store.ts';
 
 export interface OpenYamlStoreOptions {
   dir: string;
@@ -15,6 +16,8 @@ export interface OpenYamlStoreOptions {
   watch?: boolean;
   /** A file with any refused document is refused whole (the Git store). Default false. */
   wholeFiles?: boolean;
+  /** Earlier versions of a refused file never read usable by this process (the Git store's record). */
+  priorVersions?: PriorVersions;
   logger: Logger;
 }
 
@@ -46,6 +49,7 @@ export async function openYamlStore(options: OpenYamlStoreOptions): Promise<Open
     parse: crdManifestParser,
     watch: options.watch ?? true,
     wholeFiles: options.wholeFiles ?? false,
+    ...(options.priorVersions ? { priorVersions: options.priorVersions } : {}),
     ...(generationStore ? { generationStore } : {}),
   });
   return {

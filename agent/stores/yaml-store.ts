@@ -48,8 +48,34 @@ export interface YamlDirectoryStoreOptions {
    * as an edit in a directory is judged.
    */
   wholeFiles?: boolean;
+  /**
+   * Earlier versions of a file, newest first, for a file whose content is unusable and that this
+   * process has not read usable before (it just started): the first that is usable stands in for
+   * it, as the last valid content would. The Git store gives the revisions it recorded.
+   */
+  priorVersions?: PriorVersions;
   uidFor?: UidFor;
   generationStore?: GenerationStore;
+}
+
+/** One earlier version of a file (see `priorVersions`). */
+export interface PriorVersion {
+  text: string;
+  /** The file's mtime in that version: creationTimestamp of the keys it brings. */
+  mtimeMs: number;
+  /** Which version it is (a commit), reported back by fileStates(). */
+  origin: string;
+}
+
+export type PriorVersions = (file: string) => AsyncIterable<PriorVersion>;
+
+/** What the store made of one file at its last pass. */
+export interface FileState {
+  path: string;
+  /** Its newest content could not be used; its objects are those of an earlier version, if any. */
+  faulted: boolean;
+  /** The earlier version its objects came from when priorVersions supplied it. */
+  origin?: string;
 }
 
 interface FileRecord {
@@ -67,6 +93,7 @@ export class YamlDirectoryStore implements DesiredStore<Session> {
   private readonly rescanMs: number;
   private readonly watchEnabled: boolean;
   private readonly wholeFiles: boolean;
+  private readonly priorVersions: PriorVersions | undefined;
   private readonly index: DesiredIndex;
 
   private entries = new Map<ObjectKey, DesiredEntry<Session>>();
@@ -99,6 +126,7 @@ export class YamlDirectoryStore implements DesiredStore<Session> {
     this.rescanMs = options.rescanMs ?? 60_000;
     this.watchEnabled = options.watch ?? true;
     this.wholeFiles = options.wholeFiles ?? false;
+    this.priorVersions = options.priorVersions;
     const metaOptions: ConstructorParameters<typeof ObjectMetaTracker>[0] = {};
     if (options.uidFor) metaOptions.uidFor = options.uidFor;
     if (options.generationStore) metaOptions.generationStore = options.generationStore;
@@ -157,6 +185,14 @@ export class YamlDirectoryStore implements DesiredStore<Session> {
 
   size(): number {
     return this.entries.size;
+  }
+
+  fileStates(): FileState[] {
+    return [...this.records.values()].map(({ snapshot }) => ({
+      path: snapshot.path,
+      faulted: snapshot.fault !== undefined,
+      ...(snapshot.origin !== undefined ? { origin: snapshot.origin } : {}),
+    }));
   }
 
   get(key: ObjectKey): DesiredEntry<Session> | undefined {
@@ -261,14 +297,35 @@ export class YamlDirectoryStore implements DesiredStore<Session> {
     } catch (error) {
       if (errorCode(error) === 'ENOENT') return undefined;
       const reason = errorCode(error) ? `cannot read file: ${describeError(error)}` : `cannot parse: ${describeError(error)}`;
-      return { stamp, snapshot: faulted(file, previous, { message: `${file}: ${reason}`, keys: [] }, mtime) };
+      return { stamp, snapshot: faulted(file, previous ?? (await this.priorSnapshot(file)), { message: `${file}: ${reason}`, keys: [] }, mtime) };
     }
     for (const doc of docs) {
       if (doc.ok === 'ignored') this.logger.debug({ file, kind: doc.kind, key: doc.key }, 'ignoring object that is not a Session');
     }
     const fault = faultOf(file, docs, this.wholeFiles);
-    if (fault) return { stamp, snapshot: faulted(file, previous, fault, mtime) };
+    if (fault) return { stamp, snapshot: faulted(file, previous ?? (await this.priorSnapshot(file)), fault, mtime) };
     return { stamp, snapshot: { path: file, mtime, docs } };
+  }
+
+  /** The newest usable earlier version of an unusable file never read usable here (see priorVersions). */
+  private async priorSnapshot(file: string): Promise<FileSnapshot | undefined> {
+    if (!this.priorVersions) return undefined;
+    try {
+      for await (const version of this.priorVersions(file)) {
+        let docs: ParsedDocument[];
+        try {
+          docs = this.parse(version.text, file);
+        } catch {
+          continue;
+        }
+        if (faultOf(file, docs, this.wholeFiles)) continue;
+        this.logger.info({ file, origin: version.origin }, 'file cannot be used; keeping its objects from an earlier version');
+        return { path: file, mtime: rfc3339Seconds(version.mtimeMs), docs, origin: version.origin };
+      }
+    } catch (error) {
+      this.logger.warn({ err: error, file }, 'cannot read earlier versions of a file; its objects wait for a usable version');
+    }
+    return undefined;
   }
 
   private apply(entries: Map<ObjectKey, DesiredEntry<Session>>): void {

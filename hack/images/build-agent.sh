@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
-# Builds the agent image locally, without any registry: a rootfs holding this host's `node` binary
-# and the shared libraries `ldd` says it needs, the agent's code and its production node_modules,
-# imported with `docker import`. Equivalent to deploy/swarm/Dockerfile for tests on this machine.
+# Builds the agent image locally, without any registry: a rootfs holding this host's `node` binary,
+# `git` (for --store git:…) with the helpers and tools a fetch and an apply run — git's builtins in
+# /usr/lib/git-core (git-upload-pack for a local or file:// remote), /bin/sh (git starts the local
+# transport through the shell) and `tar` (a commit's files are extracted with `git archive | tar`)
+# — each with the shared libraries `ldd` says it needs, the agent's code and its production
+# node_modules, imported with `docker import`. Equivalent to deploy/swarm/Dockerfile for tests on
+# this machine; only git's http(s) and ssh transports are missing (no curl, no ssh client here).
 #   hack/images/build-agent.sh [--force]
-# Rebuilt only when the code changed (a hash of the copied files is kept in a label) or --force.
-# Sourcing it only defines build_agent_image.
+# Rebuilt only when the code, this script or a copied executable changed (a hash is kept in a
+# label) or with --force. Sourcing it only defines build_agent_image.
 #
 # The image runs as uid 10001 with the Docker socket's group as its primary group (read from the
 # socket here, as `stat -c %g`), so the agent reaches the engine without root (FIELD-NOTES #8).
@@ -14,11 +18,17 @@ HACK_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 REPO_DIR="$(cd "$HACK_DIR/.." && pwd)"
 # shellcheck source=../test-env-lib.sh
 source "$HACK_DIR/test-env-lib.sh"
+# shellcheck source=rootfs-lib.sh
+source "$HACK_DIR/images/rootfs-lib.sh"
 
 TEST_AGENT_IMAGE="${TEST_AGENT_IMAGE:-dockerlet-test/agent:latest}"
 AGENT_UID=10001
 # What the agent needs at run time; tests, hack/ and docs stay out of the image.
 AGENT_SOURCES=(bin agent reconciler controllers crds package.json package-lock.json tsconfig.json)
+# Host executables the image carries (see above); their contents are part of the rebuild hash.
+AGENT_EXECUTABLES=(node git tar sh)
+GIT_EXEC_DIR=/usr/lib/git-core
+GIT_TEMPLATES_DIR=/usr/share/git-core/templates
 
 # Production packages only (tsx and its esbuild binary are production dependencies), as paths
 # relative to node_modules.
@@ -33,8 +43,11 @@ agent_node_modules() {
 }
 
 agent_source_hash() {
-  (cd "$REPO_DIR" && find "${AGENT_SOURCES[@]}" -type f ! -name '*.test.ts' -print0 | sort -z | xargs -0 sha256sum; command -v node; node --version) |
-    sha256sum | cut -c1-16
+  (
+    cd "$REPO_DIR" && find "${AGENT_SOURCES[@]}" -type f ! -name '*.test.ts' -print0 | sort -z | xargs -0 sha256sum
+    sha256sum "$HACK_DIR/images/build-agent.sh" "$HACK_DIR/images/rootfs-lib.sh"
+    executable_versions "${AGENT_EXECUTABLES[@]}"
+  ) | sha256sum | cut -c1-16
 }
 
 build_agent_image() {
@@ -46,6 +59,8 @@ build_agent_image() {
     return 0
   fi
   command -v node >/dev/null 2>&1 || die "node not found: the agent image carries this host's node binary"
+  command -v git >/dev/null 2>&1 || die "git not found: the agent image carries this host's git (bash hack/test-env up installs it)"
+  [ -x "$GIT_EXEC_DIR/git-upload-pack" ] || die "$GIT_EXEC_DIR/git-upload-pack not found: git's builtins are expected in $GIT_EXEC_DIR (Debian's git)"
   command -v ldd >/dev/null 2>&1 || die "ldd not found (package libc-bin)"
   socket_gid="$(stat -c %g "$DOCKERLET_DOCKER_SOCKET")"
 
@@ -60,13 +75,21 @@ build_agent_image() {
     # by root, and the agent (uid 10001) keeps its state and tsx's compile cache here.
     chmod 1777 "$rootfs/tmp" "$rootfs/var/lib/dockerlet"
 
-    node_bin="$(readlink -f "$(command -v node)")"
-    cp "$node_bin" "$rootfs/usr/bin/node"
-    # Every library at the path the dynamic loader will look for it (including ld-linux itself).
-    ldd "$node_bin" | grep -o '/[^ ]*' | sort -u | while IFS= read -r lib; do
-      mkdir -p "$rootfs$(dirname "$lib")"
-      cp -L "$lib" "$rootfs$lib"
-    done
+    copy_executable "$rootfs" "$(command -v node)" /usr/bin/node
+    # git: the binary, and in its exec dir the builtins it runs as commands of their own (the
+    # git-* links to git: git-upload-pack serves a local or file:// fetch, index-pack stores it).
+    copy_executable "$rootfs" "$(command -v git)" /usr/bin/git
+    copy_executable "$rootfs" "$GIT_EXEC_DIR/git" "$GIT_EXEC_DIR/git"
+    find "$GIT_EXEC_DIR" -maxdepth 1 -type l -lname git -exec cp -P -t "$rootfs$GIT_EXEC_DIR" {} +
+    # `git init` copies these into the agent's cache repository (it warns without them).
+    if [ -d "$GIT_TEMPLATES_DIR" ]; then
+      mkdir -p "$rootfs$(dirname "$GIT_TEMPLATES_DIR")"
+      cp -a "$GIT_TEMPLATES_DIR" "$rootfs$GIT_TEMPLATES_DIR"
+    fi
+    copy_executable "$rootfs" "$(command -v tar)" /usr/bin/tar
+    # git runs the local transport as `git-upload-pack '<path>'` through /bin/sh.
+    copy_executable "$rootfs" "$(command -v sh)" /usr/bin/sh
+    ln -s usr/bin "$rootfs/bin"
 
     (cd "$REPO_DIR" && find "${AGENT_SOURCES[@]}" ! -name '*.test.ts' \( -type f -o -type l \) -print0 |
       xargs -0 cp --parents -L -t "$rootfs/app")

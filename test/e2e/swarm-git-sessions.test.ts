@@ -1,6 +1,6 @@
 // Issue 5's acceptance as a user runs it: `dockerlet agent --runtime swarm --store git:…` on the
 // real single-node swarm. A commit that adds, changes and removes Session files is applied once,
-// the Sessions' services converge, and `dockerlet get sessions -o wide` shows node and address.
+// the Sessions' services converge, and `dockerlet get sessions` shows node and address.
 // Only services carrying this run's unique agent name are removed afterwards.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { dockerCli, TEST_DOCKER_SOCKET } from '../support/docker.ts';
@@ -55,7 +55,7 @@ describe('Sessions as Swarm services from a Git source', () => {
     await remote?.cleanup();
   });
 
-  it('converges the commit to services and shows node and address in get -o wide', async () => {
+  it('converges the commit to services and shows node and address in get sessions', async () => {
     await eventually(
       async () => {
         const rows = await services();
@@ -67,7 +67,8 @@ describe('Sessions as Swarm services from a Git source', () => {
     const node = (await dockerCli(['node', 'inspect', 'self', '--format', '{{.Description.Hostname}}'])).trim();
     await eventually(
       async () => {
-        const result = await get(['sessions', '-o', 'wide']);
+        // The default table: under --runtime swarm, where a Session runs is part of it.
+        const result = await get(['sessions']);
         expect(result.code).toBe(0);
         const [header = '', ...rows] = result.stdout.trim().split('\n');
         const columns = header.split(/\s+/);
@@ -83,7 +84,7 @@ describe('Sessions as Swarm services from a Git source', () => {
           expect(cells[addressAt]).toMatch(/^\d+\.\d+\.\d+\.\d+$/);
         }
       },
-      { timeoutMs: 30_000, message: 'get sessions -o wide shows node and address' },
+      { timeoutMs: 30_000, message: 'get sessions shows node and address' },
     );
   });
 

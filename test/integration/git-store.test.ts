@@ -1,10 +1,11 @@
 // The Git store end to end, in process: a real bare repository pushed to with the git CLI, the
 // real engine, the agent's real HTTP server. Each commit is applied once (counted by
 // dockerlet_git_applies_total), Sessions converge, the webhook fetches at once, a broken file in a
-// new commit keeps its previous objects and says why (file:line), and an unreachable remote
-// deletes nothing.
+// new commit keeps its previous objects and says why (file:line) — after a restart and on a fresh
+// cache too — and an unreachable remote deletes nothing.
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { rename } from 'node:fs/promises';
+import { join } from 'node:path';
 import pino from 'pino';
 import { startAgent } from '../../agent/agent.ts';
 import type { RunningAgent } from '../../agent/agent.ts';
@@ -12,7 +13,7 @@ import type { AgentConfig } from '../../agent/config.ts';
 import { commonConfig } from '../../agent/config.ts';
 import type { GitSyncResult } from '../../agent/stores/git-store.ts';
 import type { AgentStatus } from '../../crds/types.ts';
-import { freePort, requireTestEngine, TEST_DOCKER_SOCKET } from '../support/docker.ts';
+import { dockerCli, freePort, requireTestEngine, TEST_DOCKER_SOCKET } from '../support/docker.ts';
 import { AgentWorld, metricValue, runCli, sessionYaml } from '../support/agent-process.ts';
 import { consistently, eventually } from '../support/eventually.ts';
 import { GitRemote } from '../support/git.ts';
@@ -45,9 +46,9 @@ describe('Git store against a real repository and the real engine', () => {
     await remote?.cleanup();
   });
 
-  async function start(store: string, pollIntervalMs = 3_600_000): Promise<RunningAgent> {
+  async function start(store: string, pollIntervalMs = 3_600_000, stateDir = world.stateDir): Promise<RunningAgent> {
     port = await freePort();
-    const common = commonConfig({ store, stateDir: world.stateDir, agentName: world.agentName, dockerSocket: TEST_DOCKER_SOCKET });
+    const common = commonConfig({ store, stateDir, agentName: world.agentName, dockerSocket: TEST_DOCKER_SOCKET });
     const config: AgentConfig = {
       ...common,
       listenHost: '127.0.0.1',
@@ -63,7 +64,7 @@ describe('Git store against a real repository and the real engine', () => {
       gitPollIntervalMs: pollIntervalMs,
       pruneEmptyStore: false,
       leaderElection: 'none',
-      lockDir: world.stateDir,
+      lockDir: stateDir,
       leaseDurationMs: 15_000,
       renewDeadlineMs: 10_000,
       retryPeriodMs: 2_000,
@@ -172,6 +173,67 @@ describe('Git store against a real repository and the real engine', () => {
     await consistently(async () => expect(await states()).toEqual({ 'default/alpha': 'running', 'default/delta': 'running', 'default/gamma': 'running' }), { durationMs: 1_500 });
     expect((await world.containers()).get('default/gamma')!.id).toBe(gammaKept);
     expect(await applies(a)).toBe(5);
+  });
+
+  it('a broken file keeps the objects of its last good revision across a restart: its container removed by hand comes back from them', async () => {
+    world = await AgentWorld.create();
+    remote = await GitRemote.create();
+    await remote.write('sessions/alpha.yaml', sessionYaml({ name: 'alpha', spec: sleeper }));
+    await remote.write('sessions/beta.yaml', sessionYaml({ name: 'beta', spec: sleeper }));
+    await remote.commitAndPush('alpha and beta');
+    const store = `git:${remote.fileUrl}#main:sessions`;
+    let a = await start(store);
+    await eventually(async () => expect(await states()).toEqual({ 'default/alpha': 'running', 'default/beta': 'running' }), { timeoutMs: 30_000 });
+
+    // alpha broken and beta changed in one commit, then two more commits: the revision alpha was
+    // good at is no longer the previous one, and the process that read it good is gone.
+    await remote.write('sessions/alpha.yaml', BROKEN_ALPHA);
+    await remote.write('sessions/beta.yaml', sessionYaml({ name: 'beta', spec: { command: ['sleep', '86400'] } }));
+    await remote.commitAndPush('break alpha, change beta');
+    expect((await webhook()).body).toMatchObject({ ok: true, applied: true });
+    await remote.write('sessions/gamma.yaml', sessionYaml({ name: 'gamma', spec: sleeper }));
+    const latest = await remote.commitAndPush('add gamma');
+    expect((await webhook()).body).toMatchObject({ ok: true, applied: true, lastAppliedRevision: latest });
+    await eventually(async () => expect(await states()).toEqual({ 'default/alpha': 'running', 'default/beta': 'running', 'default/gamma': 'running' }), { timeoutMs: 30_000 });
+    await a.stop();
+    agent = undefined;
+
+    a = await start(store);
+    const alphaBefore = (await world.containers()).get('default/alpha')!.id;
+    await dockerCli(['rm', '--force', alphaBefore]);
+    await a.resync();
+    // Recreated from the first commit's alpha (the only valid one), not left removed.
+    const alphaAfter = await eventually(
+      async () => {
+        const alpha = (await world.containers()).get('default/alpha');
+        expect(alpha).toMatchObject({ state: 'running' });
+        expect(alpha!.id).not.toBe(alphaBefore);
+        return alpha!.id;
+      },
+      { timeoutMs: 30_000, message: 'alpha recreated by the restarted agent' },
+    );
+    expect(await dockerCli(['inspect', '--format', '{{json .Config.Entrypoint}}', alphaAfter])).toBe(JSON.stringify(sleeper.command));
+    await eventually(async () => {
+      const result = await runCli(['get', 'sessions', '-o', 'json', '--store', store, '--state-dir', world.stateDir, '--agent-name', world.agentName]);
+      const alpha = (JSON.parse(result.stdout) as { items: { metadata: { name: string }; status?: { conditions?: { type: string; status: string; message?: string }[] } }[] }).items.find((i) => i.metadata.name === 'alpha');
+      expect(alpha?.status?.conditions?.find((c) => c.type === 'Stalled')).toMatchObject({ status: 'True', message: expect.stringMatching(/alpha\.yaml:8:3: .*\(still running the last valid version\)$/) });
+    });
+
+    // A new replica, with a state directory of its own (no cache, no record): it finds alpha's
+    // last good version in the repository's history.
+    await a.stop();
+    agent = undefined;
+    a = await start(store, 3_600_000, join(world.root, 'fresh-state'));
+    await dockerCli(['rm', '--force', alphaAfter]);
+    await a.resync();
+    await eventually(
+      async () => {
+        const alpha = (await world.containers()).get('default/alpha');
+        expect(alpha).toMatchObject({ state: 'running' });
+        expect(alpha!.id).not.toBe(alphaAfter);
+      },
+      { timeoutMs: 30_000, message: 'alpha recreated by an agent with a fresh cache' },
+    );
   });
 
   it('an unreachable remote deletes nothing and reports why; the next fetch that works applies what is new', async () => {

@@ -1,8 +1,11 @@
 // --runtime swarm on the real single-node swarm of the test environment: Sessions become
-// one-replica services carrying our labels; status reports node, task state and address; an image
+// one-replica services carrying our labels, restart policy, mounts, limits and stop grace period
+// (in the service spec and in the task's container); status reports node, task state and address; an image
 // change recreates, a resource change updates in place, Stopped scales to 0, a deleted Session's
 // service goes, and a restarted agent recreates nothing. Every service here carries this run's
 // unique agent name, and only those are removed.
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { pino } from 'pino';
 import type { AgentConfig } from '../../agent/config.ts';
@@ -24,6 +27,16 @@ interface ServiceRow {
   image: string;
   memoryBytes: number;
   hash: string;
+}
+
+/** The parts of a service's Spec.TaskTemplate these tests read. */
+interface TaskTemplateView {
+  ContainerSpec: {
+    Mounts?: { Type: string; Source?: string; Target: string; ReadOnly?: boolean; TmpfsOptions?: { SizeBytes?: number } }[];
+    StopGracePeriod?: number;
+  };
+  Resources?: { Limits?: { NanoCPUs?: number; MemoryBytes?: number } };
+  RestartPolicy?: { Condition?: string };
 }
 
 interface StatusView {
@@ -89,6 +102,7 @@ describe('--runtime swarm on the real single-node swarm', () => {
   let agent: RunningAgent | undefined;
   let extraTag: string | undefined;
   let foreignRun: string | undefined;
+  let extraVolume: string | undefined;
 
   beforeAll(requireTestSwarm);
 
@@ -103,6 +117,14 @@ describe('--runtime swarm on the real single-node swarm', () => {
     }
     if (extraTag) await dockerCli(['rmi', extraTag]).catch(() => undefined);
     if (foreignRun) await removeSwarmRun(foreignRun);
+    // In use until Swarm has removed the task's container, a moment after its service.
+    const volume = extraVolume;
+    if (volume) {
+      await eventually(() => dockerCli(['volume', 'rm', volume]).catch((error: unknown) => {
+        if (!/no such volume/i.test(String(error))) throw error;
+      }), { timeoutMs: 60_000, intervalMs: 500, message: `volume ${volume} removed` });
+    }
+    extraVolume = undefined;
     foreignRun = undefined;
     world = undefined;
     extraTag = undefined;
@@ -159,10 +181,14 @@ describe('--runtime swarm on the real single-node swarm', () => {
       },
       { timeoutMs: 30_000, message: 'status shows node, task state and address' },
     );
+    // Where each Session runs is in the default table (after AGE) and in wide output (after CONTAINER).
+    const table = await w.cli(['get', 'sessions']);
+    expect(table.code).toBe(0);
+    expect(table.stdout.split('\n')[0]).toMatch(/AGE\s+NODE\s+ADDRESS$/);
+    expect(table.stdout).toContain(nodeName);
     const wide = await w.cli(['get', 'sessions', '-o', 'wide']);
     expect(wide.code).toBe(0);
-    expect(wide.stdout.split('\n')[0]).toMatch(/NODE\s+ADDRESS/);
-    expect(wide.stdout).toContain(nodeName);
+    expect(wide.stdout.split('\n')[0]).toMatch(/CONTAINER\s+NODE\s+ADDRESS\s+ENDPOINTS/);
 
     // Agent restart: nothing is recreated, no task is replaced.
     const tasksBefore = new Map<string, string[]>();
@@ -228,6 +254,72 @@ describe('--runtime swarm on the real single-node swarm', () => {
         expect([...rows.keys()].sort()).toEqual(['default/alpha', 'default/beta']);
       },
       { timeoutMs: 30_000, message: "deleted Session's service removed" },
+    );
+  });
+
+  it('carries restart policy, mounts (bind, volume, tmpfs), CPU and memory limits and the stop grace period into the service and its task; a restart policy or CPU change updates the same service', async () => {
+    const w = (world = await AgentWorld.create());
+    const hostDir = join(w.root, 'host');
+    await mkdir(hostDir);
+    await writeFile(join(hostDir, 'marker'), 'from the host\n');
+    extraVolume = `${w.agentName}-data`;
+    const storage = {
+      volumes: [
+        { name: 'host', hostPath: hostDir },
+        { name: 'data', volume: extraVolume },
+        { name: 'scratch', emptyDir: { sizeLimit: '16Mi' } },
+      ],
+      mounts: [
+        { name: 'host', mountPath: '/host', readOnly: true },
+        { name: 'data', mountPath: '/data' },
+        { name: 'scratch', mountPath: '/scratch' },
+      ],
+    };
+    await w.writeSession({ name: 'delta', spec: { ...sleeper, ...storage, restartPolicy: 'OnFailure', resources: { cpu: '500m', memory: '32Mi' } } });
+    await start(w);
+
+    const taskTemplate = async (id: string): Promise<TaskTemplateView> => JSON.parse(await dockerCli(['service', 'inspect', '--format', '{{json .Spec.TaskTemplate}}', id])) as TaskTemplateView;
+    const service = await eventually(
+      async () => {
+        const delta = (await services(w)).get('default/delta');
+        expect(delta).toBeDefined();
+        expect(await runningTaskIds(delta!.id)).toHaveLength(1);
+        return delta!;
+      },
+      { timeoutMs: 60_000, message: 'delta runs as a service' },
+    );
+    const template = await taskTemplate(service.id);
+    expect(template.RestartPolicy?.Condition).toBe('on-failure');
+    expect(template.Resources?.Limits).toEqual({ NanoCPUs: 500_000_000, MemoryBytes: 32 * 1024 * 1024 });
+    expect(template.ContainerSpec.StopGracePeriod).toBe(1_000_000_000);
+    const byTarget = new Map((template.ContainerSpec.Mounts ?? []).map((m) => [m.Target, m]));
+    expect(byTarget.get('/host')).toMatchObject({ Type: 'bind', Source: hostDir, ReadOnly: true });
+    expect(byTarget.get('/data')).toMatchObject({ Type: 'volume', Source: extraVolume });
+    expect(byTarget.get('/data')?.ReadOnly ?? false).toBe(false);
+    expect(byTarget.get('/scratch')).toMatchObject({ Type: 'tmpfs', TmpfsOptions: { SizeBytes: 16 * 1024 * 1024 } });
+    expect(byTarget.size).toBe(3);
+
+    // The task's container got them from Swarm: limits, and mounts that work.
+    const [task] = (await serviceTasks(service.id)).filter((t) => t.state === 'running');
+    const container = task!.containerId;
+    expect(await dockerCli(['inspect', '--format', '{{.HostConfig.NanoCpus}} {{.HostConfig.Memory}}', container])).toBe(`500000000 ${32 * 1024 * 1024}`);
+    expect(await dockerCli(['exec', container, 'cat', '/host/marker'])).toBe('from the host');
+    await expect(dockerCli(['exec', container, 'touch', '/host/written'])).rejects.toThrow(/Read-only file system/);
+    await dockerCli(['exec', container, 'touch', '/data/written']);
+    expect(await dockerCli(['volume', 'inspect', '--format', '{{.Name}}', extraVolume])).toBe(extraVolume);
+    expect(await dockerCli(['exec', container, 'grep', ' /scratch ', '/proc/mounts'])).toMatch(/^tmpfs \/scratch tmpfs /);
+
+    // Restart policy and CPU are changed in place: the same service, updated by Swarm.
+    await w.writeSession({ name: 'delta', spec: { ...sleeper, ...storage, restartPolicy: 'Never', resources: { cpu: '1', memory: '32Mi' } } });
+    await eventually(
+      async () => {
+        const updated = await taskTemplate(service.id);
+        expect(updated.RestartPolicy?.Condition).toBe('none');
+        expect(updated.Resources?.Limits?.NanoCPUs).toBe(1_000_000_000);
+        expect((await services(w)).get('default/delta')?.id).toBe(service.id);
+        expect(await runningTaskIds(service.id)).toHaveLength(1);
+      },
+      { timeoutMs: 60_000, message: 'restart policy and CPU updated in place' },
     );
   });
 

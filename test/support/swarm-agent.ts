@@ -12,14 +12,19 @@ import { SWARM_TEST_LABEL } from './swarm.ts';
 
 export const TEST_AGENT_IMAGE = process.env['TEST_AGENT_IMAGE'] ?? 'dockerlet-test/agent:latest';
 
-/** Builds (or finds up to date) the local agent image; minutes on a cold, busy machine. */
-export function buildAgentImage(): Promise<void> {
+/** Runs one of hack/images/build-*.sh, which builds its image or finds it up to date. */
+export function buildLocalImage(script: 'build-agent.sh' | 'build-redis.sh'): Promise<void> {
   return new Promise((resolve, reject) => {
-    execFile('bash', [join(REPO, 'hack/images/build-agent.sh')], { timeout: 600_000, maxBuffer: 16 * 1024 * 1024 }, (error, _stdout, stderr) => {
-      if (error) reject(new Error(`bash hack/images/build-agent.sh failed: ${stderr.trim() || error.message}`, { cause: error }));
+    execFile('bash', [join(REPO, 'hack/images', script)], { timeout: 600_000, maxBuffer: 16 * 1024 * 1024 }, (error, _stdout, stderr) => {
+      if (error) reject(new Error(`bash hack/images/${script} failed: ${stderr.trim() || error.message}`, { cause: error }));
       else resolve();
     });
   });
+}
+
+/** Builds (or finds up to date) the local agent image; minutes on a cold, busy machine. */
+export function buildAgentImage(): Promise<void> {
+  return buildLocalImage('build-agent.sh');
 }
 
 export interface AgentServiceOptions {
