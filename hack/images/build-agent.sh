@@ -122,5 +122,10 @@ build_agent_image() {
 if [ "${BASH_SOURCE[0]}" = "$0" ]; then
   set -euo pipefail
   engine_answers || die "no Docker engine on $DOCKERLET_DOCKER_SOCKET; run hack/test-env up"
+  # Test files start in parallel and each asks for the image: one builds, the others wait here
+  # and then find it up to date, rather than building the same tag side by side.
+  mkdir -p "$DOCKERLET_TEST_STATE"
+  exec 9>"$DOCKERLET_TEST_STATE/build-$(printf '%s' "$TEST_AGENT_IMAGE" | tr '/:' '__').lock"
+  flock 9
   build_agent_image "${1:-}"
 fi
