@@ -68,6 +68,8 @@ export class Controller {
   readonly #logger: Logger;
   readonly #clock: Clock;
   readonly #inFlight = new Set<AbortController>();
+  /** Every reconcile started and not yet settled, abandoned ones included (see `settled`). */
+  readonly #unsettled = new Set<Promise<unknown>>();
   /** Callbacks waiting for a key's next reconcile to finish (see whenProcessed). */
   readonly #processedWaiters = new Map<string, (() => void)[]>();
   #running: Promise<void>[] = [];
@@ -75,7 +77,8 @@ export class Controller {
 
   constructor(options: ControllerOptions) {
     this.name = options.name;
-    this.#reconcile = options.reconcile;
+    const reconcile = options.reconcile;
+    this.#reconcile = (key, signal, context) => this.#track(reconcile(key, signal, context));
     this.#workers = options.workers ?? 4;
     this.#timeoutMs = options.reconcileTimeoutMs ?? 60_000;
     if (!Number.isInteger(this.#workers) || this.#workers < 1) throw new RangeError('workers must be a positive integer');
@@ -108,7 +111,8 @@ export class Controller {
   /**
    * Stops handing out keys (queued keys are dropped: the next start re-lists everything) and
    * resolves when every worker has finished its current reconcile, which takes at most
-   * `reconcileTimeoutMs`. A reconcile that ignored its aborted signal may still be running.
+   * `reconcileTimeoutMs`. A reconcile that ignored its aborted signal may still be running:
+   * `settled()` waits for it.
    */
   async stop(): Promise<void> {
     this.#state = 'stopped';
@@ -144,6 +148,17 @@ export class Controller {
   /** Aborts the signal of every running reconcile. The queue keeps running; pair with `stop()`. */
   cancelInFlight(): void {
     for (const abort of this.#inFlight) abort.abort(new ReconcileCancelledError());
+  }
+
+  /**
+   * Resolves once no reconcile started by this controller is still running, including those its
+   * workers gave up on (aborted by a timeout or `cancelInFlight`, but not returned yet: a cleanup
+   * in `finally`, a call that ignores its signal). After `stop()`, this is when the controller has
+   * really stopped acting; `stop()` alone only waits for the workers. Unbounded: a caller that
+   * cannot wait forever races it against its own deadline.
+   */
+  async settled(): Promise<void> {
+    while (this.#unsettled.size > 0) await Promise.allSettled([...this.#unsettled]);
   }
 
   enqueue(key: string): void {
@@ -221,6 +236,12 @@ export class Controller {
     });
     const attempt = await Promise.race([run, aborted]);
     return settled ? { attempt } : { attempt, abandoned: run.then(() => undefined) };
+  }
+
+  #track<T>(running: Promise<T>): Promise<T> {
+    const tracked = running.finally(() => this.#unsettled.delete(tracked));
+    this.#unsettled.add(tracked);
+    return tracked;
   }
 
   /** The one place where an outcome becomes queue operations. Returns the metric result label. */
