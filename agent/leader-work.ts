@@ -1,10 +1,12 @@
 // What only the leader does: reconcile Sessions, resync, write heartbeats and run the liveness
 // controller. It all starts when leadership is granted and stops when its signal aborts (lost,
-// deadline missed, released), cancelling reconciles in flight before anyone else can lead.
+// deadline missed, released), cancelling reconciles in flight before anyone else can lead:
+// `stopped` resolves only once every reconcile has actually ended, and the elector holds the
+// lease until then (bounded by what is left of it).
 import type { Logger } from 'pino';
 import type { AgentSource, AgentStatus, ObjectKey, Session, SessionStatus } from '../crds/types.ts';
 import type { Clock } from '../reconciler/clock.ts';
-import { Controller } from '../reconciler/controller.ts';
+import { Controller, ReconcileCancelledError } from '../reconciler/controller.ts';
 import type { ReconcilerMetrics } from '../reconciler/metrics.ts';
 import type { DesiredStore } from '../reconciler/store.ts';
 import { StartupAdoption } from '../controllers/session/adoption.ts';
@@ -73,6 +75,8 @@ export function startLeaderWork(deps: LeaderWorkDeps, signal: AbortSignal): Lead
     name: 'session',
     reconcile: async (key, reconcileSignal, context) => {
       try {
+        // A key a worker took just as leadership ended: its reconcile would not be cancelled.
+        if (signal.aborted) throw new ReconcileCancelledError();
         return await reconcile(key, reconcileSignal, context);
       } finally {
         adoption.reconciled(key);
@@ -85,6 +89,14 @@ export function startLeaderWork(deps: LeaderWorkDeps, signal: AbortSignal): Lead
     clock,
   });
   const liveness = createLivenessController({ store: deps.agents, clock, logger, gracePeriodMs: config.livenessGraceMs, startedAt, metrics: deps.metrics });
+  // In the abort itself, not after the await that follows it: any reconcile resuming in between
+  // (an engine answer that just arrived) already sees its signal aborted and sends nothing more.
+  const cancel = (): void => {
+    sessions.cancelInFlight();
+    liveness.cancelInFlight();
+  };
+  if (signal.aborted) cancel();
+  else signal.addEventListener('abort', cancel, { once: true });
 
   const allKeys = (): Set<ObjectKey> => new Set([...store.list().map((e) => e.key), ...cache.keys()]);
   const resync = async (): Promise<void> => {
@@ -152,9 +164,11 @@ export function startLeaderWork(deps: LeaderWorkDeps, signal: AbortSignal): Lead
     await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
   })().finally(async () => {
     for (const timer of timers) clearInterval(timer);
-    sessions.cancelInFlight();
-    liveness.cancelInFlight();
+    cancel();
     await Promise.all([stopIfStarted(sessions), stopIfStarted(liveness)]);
+    // The workers have moved on; a cancelled reconcile may still be finishing (its cache refresh
+    // and status write). Leadership is over only when it has.
+    await Promise.all([sessions.settled(), liveness.settled()]);
     await Promise.allSettled([deps.sessions.flush(), deps.agents.flush()]);
   });
 

@@ -277,6 +277,55 @@ describe('Controller robustness', () => {
     expect(() => controller.start()).toThrow(/cannot start again/);
   });
 
+  it('stop() returns once the workers moved on; settled() only once a cancelled reconcile has really ended', async () => {
+    const cleanup = deferred();
+    let ended = false;
+    const { controller } = setup(async (_key, signal) => {
+      // Honours the abort, then still has work to finish (a cache refresh, a status write).
+      await new Promise((resolve) => signal.addEventListener('abort', resolve, { once: true }));
+      await cleanup.promise;
+      ended = true;
+    });
+    controller.start();
+    controller.enqueue('a');
+    await settle();
+    controller.cancelInFlight();
+    await controller.stop();
+    expect(ended).toBe(false);
+
+    let settled = false;
+    const settling = controller.settled().then(() => (settled = true));
+    await settle();
+    expect(settled).toBe(false);
+    cleanup.resolve();
+    await settling;
+    expect(ended).toBe(true);
+  });
+
+  it('settled() resolves at once when nothing runs, and after failed and timed-out reconciles too', async () => {
+    const hang = deferred();
+    const { controller, clock } = setup(
+      async (key) => {
+        if (key === 'fails') throw new Error('boom');
+        await hang.promise; // ignores its signal
+      },
+      { reconcileTimeoutMs: 1_000, workers: 2 },
+    );
+    await controller.settled();
+    controller.start();
+    controller.enqueue('fails');
+    controller.enqueue('hangs');
+    await settle();
+    await clock.advanceAsync(1_000);
+    await controller.stop();
+    let settled = false;
+    const settling = controller.settled().then(() => (settled = true));
+    await settle();
+    expect(settled).toBe(false); // the timed-out one is still running
+    hang.resolve();
+    await settling;
+  });
+
   it('two workers never reconcile the same key at once; a re-add while running runs again after', async () => {
     const active = new Map<string, number>();
     let maxPerKey = 0;

@@ -58,10 +58,15 @@ type Attempt = { failed: false; result: ReconcileResult | undefined } | { failed
 
 type State = 'new' | 'running' | 'stopped';
 
-/** A running reconcile, as `cancelInFlight` and its deadline see it. */
+/**
+ * A reconcile that has not settled yet, as `cancelInFlight`, its deadline and `settled()` see it:
+ * it stays in flight after a cancel until it has really returned.
+ */
 interface InFlight {
   /** Aborts its signal and lets the worker move on at once. */
   cancel(reason: Error): void;
+  /** Resolves when the reconcile has returned or thrown. */
+  settled: Promise<unknown>;
 }
 
 /**
@@ -125,7 +130,8 @@ export class Controller {
   /**
    * Stops handing out keys (queued keys are dropped: the next start re-lists everything) and
    * resolves when every worker has finished its current reconcile, which takes at most
-   * `reconcileTimeoutMs`. A reconcile that ignored its aborted signal may still be running.
+   * `reconcileTimeoutMs`. A reconcile that ignored its aborted signal may still be running:
+   * `settled()` waits for it.
    */
   async stop(): Promise<void> {
     this.#state = 'stopped';
@@ -161,6 +167,17 @@ export class Controller {
   /** Aborts the signal of every running reconcile. The queue keeps running; pair with `stop()`. */
   cancelInFlight(): void {
     for (const reconcile of this.#inFlight) reconcile.cancel(new ReconcileCancelledError());
+  }
+
+  /**
+   * Resolves once no reconcile started by this controller is still running, including those its
+   * workers gave up on (aborted by a timeout or `cancelInFlight`, but not returned yet: a cleanup
+   * in `finally`, a call that ignores its signal). After `stop()`, this is when the controller has
+   * really stopped acting; `stop()` alone only waits for the workers. Unbounded: a caller that
+   * cannot wait forever races it against its own deadline.
+   */
+  async settled(): Promise<void> {
+    while (this.#inFlight.size > 0) await Promise.allSettled([...this.#inFlight].map((reconcile) => reconcile.settled));
   }
 
   enqueue(key: string): void {
@@ -224,14 +241,11 @@ export class Controller {
     // signal: adding one per reconcile was a tenth of a no-op resync's CPU.
     let onAborted: (attempt: Attempt) => void = () => {};
     const aborted = new Promise<Attempt>((resolve) => (onAborted = resolve));
-    const inFlight: InFlight = {
-      cancel: (reason) => {
-        abort.abort(reason);
-        onAborted({ failed: true, error: reason });
-      },
+    const cancel = (reason: Error): void => {
+      abort.abort(reason);
+      onAborted({ failed: true, error: reason });
     };
-    const timer = this.#clock.setTimeout(() => inFlight.cancel(new ReconcileTimeoutError(this.#timeoutMs)), this.#timeoutMs);
-    this.#inFlight.add(inFlight);
+    const timer = this.#clock.setTimeout(() => cancel(new ReconcileTimeoutError(this.#timeoutMs)), this.#timeoutMs);
     let settled = false;
     const run: Promise<Attempt> = (async () => this.#reconcile(key, abort.signal, context))()
       .then(
@@ -243,6 +257,8 @@ export class Controller {
         this.#clock.clearTimeout(timer);
         this.#inFlight.delete(inFlight);
       });
+    const inFlight: InFlight = { cancel, settled: run };
+    this.#inFlight.add(inFlight);
     const attempt = await Promise.race([run, aborted]);
     return settled ? { attempt } : { attempt, abandoned: run.then(() => undefined) };
   }

@@ -300,6 +300,26 @@ describe('LeaseLeaderElector', () => {
     expect(w.lines.some((l) => l.msg === 'onStoppedLeading did not finish in time; releasing the lease anyway')).toBe(true);
   });
 
+  it('a late step-down waits for the work only as long as the lease has left', async () => {
+    const w = world();
+    let skew = 0;
+    // Time runs on while timers do not fire (a blocked event loop): the step-down comes late.
+    const stuck: Clock = { now: () => w.clock.now() + skew, setTimeout: (fn, ms) => w.clock.setTimeout(fn, ms), clearTimeout: (h) => w.clock.clearTimeout(h) };
+    const a = w.replica('a', { clock: stuck, onStoppedLeading: () => new Promise<void>(() => {}) });
+    await flushMicrotasks();
+    expect(a.elector.isLeader()).toBe(true);
+    const lateMs = 2_000;
+    skew = DEADLINE + lateMs - RETRY;
+    await w.clock.advanceAsync(RETRY); // the renewal timer fires; to the replica, lateMs past its deadline
+    expect(a.stops).toEqual([['RenewDeadlineExceeded', T0 + RETRY]]);
+    const leaseLeft = LEASE - DEADLINE - lateMs;
+    await w.clock.advanceAsync(leaseLeft - 1);
+    expect(w.lock.lease()?.identity).toBe('a');
+    await w.clock.advanceAsync(1);
+    expect(w.lock.lease()).toBeUndefined();
+    expect(w.lines.find((l) => l.msg === 'onStoppedLeading did not finish in time; releasing the lease anyway')).toMatchObject({ graceMs: leaseLeft });
+  });
+
   it('aborts the leadership signal with the step-down reason', async () => {
     const w = world();
     let signal: AbortSignal | undefined;

@@ -240,8 +240,11 @@ export class LeaseLeaderElector implements LeaderElector {
     }
     if (reason === 'LeaseLost') return;
     // Before giving the lease away, let work wind down (when onStoppedLeading returns a promise), as
-    // long as a missed deadline would have given it: lease expiry comes that long after the step-down.
-    const graceMs = this.timings.leaseDurationMs - this.timings.renewDeadlineMs;
+    // long as a missed deadline would have given it (lease − renew deadline), and never past the
+    // moment the lease can expire for the others: a step-down that came late (a busy event loop)
+    // has less time left.
+    const leaseLeftMs = term.lastRenewMs + this.timings.leaseDurationMs - this.#clock.now();
+    const graceMs = Math.max(0, Math.min(this.timings.leaseDurationMs - this.timings.renewDeadlineMs, leaseLeftMs));
     if ((await settleWithin(this.#clock, stopping, graceMs)) === 'timeout') {
       this.#log.warn({ identity: this.identity, token, graceMs }, 'onStoppedLeading did not finish in time; releasing the lease anyway');
     }

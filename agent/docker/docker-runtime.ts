@@ -139,6 +139,14 @@ export interface EventStreamHandlers {
   onDisconnect(error: unknown): void;
 }
 
+/**
+ * The calls that change the engine take the reconcile's AbortSignal. A signal that has aborted
+ * (leadership ended, reconcile timed out) makes the call reject with its reason before anything is
+ * sent, and one that aborts while the call waits makes it reject at once: the process issues no
+ * new engine call after stepping down. The engine may still finish what it was already asked to do
+ * (a container stop goes on after the client hangs up); the next leader sees the outcome when it
+ * relists. Reads take no signal: every replica, leader or standby, reads to keep its cache true.
+ */
 export interface DockerRuntime {
   info(): Promise<EngineInfo>;
   /** All containers (running or not) whose labels match every pair, in ONE engine call. */
@@ -146,14 +154,14 @@ export interface DockerRuntime {
   /** Throws NotFoundError. */
   inspectContainer(id: string): Promise<ContainerDetails>;
   /** Returns the new container's ID. Throws ConflictError if the name is taken. */
-  createContainer(request: CreateContainerRequest): Promise<string>;
+  createContainer(request: CreateContainerRequest, signal?: AbortSignal): Promise<string>;
   /** Starting a running container is not an error. */
-  startContainer(id: string): Promise<void>;
+  startContainer(id: string, signal?: AbortSignal): Promise<void>;
   /** Stopping a stopped container is not an error. */
-  stopContainer(id: string, timeoutSeconds: number): Promise<void>;
+  stopContainer(id: string, timeoutSeconds: number, signal?: AbortSignal): Promise<void>;
   /** Throws NotFoundError when it is already gone. */
-  removeContainer(id: string): Promise<void>;
-  updateContainer(id: string, request: UpdateContainerRequest): Promise<void>;
+  removeContainer(id: string, signal?: AbortSignal): Promise<void>;
+  updateContainer(id: string, request: UpdateContainerRequest, signal?: AbortSignal): Promise<void>;
   /** The image `reference` names on the engine, or undefined when the engine does not have it. */
   findImage(reference: string): Promise<FoundImage | undefined>;
   /** Resolves when the pull finished; throws on failure. */

@@ -49,7 +49,8 @@ export interface DockerodeRuntimeOptions {
 
 interface CallOptions {
   timeoutMs?: number;
-  signal?: AbortSignal;
+  /** The caller's signal (the reconcile's): the call is not sent once it aborted, and gives up when it does. */
+  signal?: AbortSignal | undefined;
   /** Status codes that mean "already so" (304 on start/stop): success, not error. */
   notModifiedIsSuccess?: boolean;
 }
@@ -109,32 +110,43 @@ export class DockerodeRuntime implements DockerRuntime {
     return toContainerDetails(info);
   }
 
-  async createContainer(request: CreateContainerRequest): Promise<string> {
-    const container = await this.call('create', `create container ${request.name}`, (signal) =>
-      this.docker.createContainer({ ...toCreateOptions(request), abortSignal: signal }),
+  async createContainer(request: CreateContainerRequest, signal?: AbortSignal): Promise<string> {
+    const container = await this.call(
+      'create',
+      `create container ${request.name}`,
+      (callSignal) => this.docker.createContainer({ ...toCreateOptions(request), abortSignal: callSignal }),
+      { signal },
     );
     return container.id;
   }
 
-  async startContainer(id: string): Promise<void> {
-    await this.call('start', `start container ${id}`, (signal) => this.docker.getContainer(id).start({ abortSignal: signal }), {
+  async startContainer(id: string, signal?: AbortSignal): Promise<void> {
+    await this.call('start', `start container ${id}`, (callSignal) => this.docker.getContainer(id).start({ abortSignal: callSignal }), {
       notModifiedIsSuccess: true,
+      signal,
     });
   }
 
-  async stopContainer(id: string, timeoutSeconds: number): Promise<void> {
+  /**
+   * The engine answers only after the grace period and the kill. An abort hangs up at once, but
+   * the engine goes on with the stop (Docker 20.10's stop handler is not tied to the request):
+   * the container still stops, later, and whoever leads then sees it in its relist or events.
+   */
+  async stopContainer(id: string, timeoutSeconds: number, signal?: AbortSignal): Promise<void> {
     await this.call(
       'stop',
       `stop container ${id}`,
-      (signal) => this.docker.getContainer(id).stop({ t: timeoutSeconds, abortSignal: signal }),
-      // The engine answers only after the grace period and the kill.
-      { timeoutMs: this.requestTimeoutMs + timeoutSeconds * 1000, notModifiedIsSuccess: true },
+      (callSignal) => this.docker.getContainer(id).stop({ t: timeoutSeconds, abortSignal: callSignal }),
+      { timeoutMs: this.requestTimeoutMs + timeoutSeconds * 1000, notModifiedIsSuccess: true, signal },
     );
   }
 
-  async removeContainer(id: string): Promise<void> {
-    await this.call('remove', `remove container ${id}`, (signal) =>
-      this.docker.getContainer(id).remove({ force: true, v: true, abortSignal: signal } as Docker.ContainerRemoveOptions),
+  async removeContainer(id: string, signal?: AbortSignal): Promise<void> {
+    await this.call(
+      'remove',
+      `remove container ${id}`,
+      (callSignal) => this.docker.getContainer(id).remove({ force: true, v: true, abortSignal: callSignal } as Docker.ContainerRemoveOptions),
+      { signal },
     );
   }
 
@@ -142,12 +154,12 @@ export class DockerodeRuntime implements DockerRuntime {
    * Zero values are "leave as is" for the engine, which cannot remove a memory or CPU limit in
    * place (Memory=-1 is rejected): going from limited to unlimited needs a new container.
    */
-  async updateContainer(id: string, request: UpdateContainerRequest): Promise<void> {
+  async updateContainer(id: string, request: UpdateContainerRequest, signal?: AbortSignal): Promise<void> {
     const options = toUpdateOptions(request);
     if (Object.keys(options).length === 0) return;
-    await this.call('update', `update container ${id}`, (signal) =>
-      this.docker.getContainer(id).update({ ...options, abortSignal: signal }),
-    );
+    await this.call('update', `update container ${id}`, (callSignal) => this.docker.getContainer(id).update({ ...options, abortSignal: callSignal }), {
+      signal,
+    });
   }
 
   async findImage(reference: string): Promise<FoundImage | undefined> {
@@ -230,6 +242,8 @@ export class DockerodeRuntime implements DockerRuntime {
   }
 
   private async call<T>(op: DockerApiOp, what: string, run: (signal: AbortSignal) => Promise<T>, options: CallOptions = {}): Promise<T> {
+    // Checked here rather than left to the HTTP client: a request must not even be sent.
+    options.signal?.throwIfAborted();
     const deadline = startDeadline(options.timeoutMs ?? this.requestTimeoutMs, options.signal);
     try {
       const result = await settleBy(run(deadline.signal), deadline.signal);
@@ -241,6 +255,8 @@ export class DockerodeRuntime implements DockerRuntime {
         return undefined as T;
       }
       this.count(op, 'error');
+      // Given up by the caller (leadership ended, reconcile timed out): its reason, not an engine error.
+      if (options.signal?.aborted === true) throw options.signal.reason;
       throw this.mapError(what, error, deadline.expired);
     } finally {
       deadline.dispose();

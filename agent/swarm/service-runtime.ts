@@ -146,40 +146,45 @@ export class SwarmServiceRuntime implements DockerRuntime {
     return toServiceDetails(service, tasks, placement);
   }
 
-  async createContainer(request: CreateContainerRequest): Promise<string> {
+  async createContainer(request: CreateContainerRequest, signal?: AbortSignal): Promise<string> {
     const spec = toServiceSpec(request, this.stopGracePeriodSeconds);
-    const created = await this.call('create', `create service ${spec.Name}`, (signal) =>
-      this.docker.createService({ ...spec, abortSignal: signal } as unknown as Docker.CreateServiceOptions),
+    const created = await this.call(
+      'create',
+      `create service ${spec.Name}`,
+      (callSignal) => this.docker.createService({ ...spec, abortSignal: callSignal } as unknown as Docker.CreateServiceOptions),
+      signal,
     );
     return (created as unknown as { id?: string; ID?: string }).id ?? (created as unknown as { ID: string }).ID;
   }
 
-  async startContainer(id: string): Promise<void> {
-    const service = await this.inspectService(id);
+  // The write operations read first (compare-and-set on the service's version); both the read and
+  // the write follow the caller's signal, so an abort between them sends no update.
+  async startContainer(id: string, signal?: AbortSignal): Promise<void> {
+    const service = await this.inspectService(id, signal);
     const spec = service.Spec ?? {};
     if (replicasOf(spec) === 0) {
-      await this.updateService(service, withReplicas(spec, 1));
+      await this.updateService(service, withReplicas(spec, 1), signal);
       return;
     }
     // Scaled up already: only a task that ended and that Swarm will not restart needs a new one.
-    if (serviceState(spec, await this.listTasks(id)) === 'exited') await this.updateService(service, withForcedRestart(spec));
+    if (serviceState(spec, await this.listTasks(id, signal)) === 'exited') await this.updateService(service, withForcedRestart(spec), signal);
   }
 
-  async stopContainer(id: string): Promise<void> {
-    const service = await this.inspectService(id);
+  async stopContainer(id: string, _timeoutSeconds?: number, signal?: AbortSignal): Promise<void> {
+    const service = await this.inspectService(id, signal);
     if (replicasOf(service.Spec) === 0) return;
-    await this.updateService(service, withReplicas(service.Spec ?? {}, 0));
+    await this.updateService(service, withReplicas(service.Spec ?? {}, 0), signal);
   }
 
-  async removeContainer(id: string): Promise<void> {
+  async removeContainer(id: string, signal?: AbortSignal): Promise<void> {
     this.transitioning.delete(id);
-    await this.call('remove', `remove service ${id}`, (signal) => this.docker.getService(id).remove({ abortSignal: signal }));
+    await this.call('remove', `remove service ${id}`, (callSignal) => this.docker.getService(id).remove({ abortSignal: callSignal }), signal);
   }
 
-  async updateContainer(id: string, request: UpdateContainerRequest): Promise<void> {
+  async updateContainer(id: string, request: UpdateContainerRequest, signal?: AbortSignal): Promise<void> {
     if (request.memoryBytes === undefined && request.nanoCpus === undefined && request.restartPolicy === undefined) return;
-    const service = await this.inspectService(id);
-    await this.updateService(service, withUpdate(service.Spec ?? {}, request));
+    const service = await this.inspectService(id, signal);
+    await this.updateService(service, withUpdate(service.Spec ?? {}, request), signal);
   }
 
   /**
@@ -231,27 +236,30 @@ export class SwarmServiceRuntime implements DockerRuntime {
     );
   }
 
-  private async inspectService(id: string): Promise<RawService> {
+  private async inspectService(id: string, signal?: AbortSignal): Promise<RawService> {
     try {
-      return (await this.call('inspect', `inspect service ${id}`, (signal) => this.docker.getService(id).inspect({ abortSignal: signal }))) as RawService;
+      return (await this.call('inspect', `inspect service ${id}`, (callSignal) => this.docker.getService(id).inspect({ abortSignal: callSignal }), signal)) as RawService;
     } catch (error) {
       if (error instanceof NotFoundError) this.transitioning.delete(id);
       throw error;
     }
   }
 
-  private async listTasks(serviceId: string): Promise<RawTask[]> {
+  private async listTasks(serviceId: string, signal?: AbortSignal): Promise<RawTask[]> {
     const filters = JSON.stringify({ service: [serviceId] });
-    const tasks = await this.call('task_list', `list tasks of service ${serviceId}`, (signal) => this.docker.listTasks({ filters, abortSignal: signal }));
+    const tasks = await this.call('task_list', `list tasks of service ${serviceId}`, (callSignal) => this.docker.listTasks({ filters, abortSignal: callSignal }), signal);
     // The filter also matches by name: keep only this service's own tasks.
     return (tasks as RawTask[]).filter((t) => t.ServiceID === serviceId);
   }
 
   /** Compare-and-set on the inspected version: a concurrent writer makes this fail and retry. */
-  private async updateService(service: RawService, spec: RawServiceSpec): Promise<void> {
+  private async updateService(service: RawService, spec: RawServiceSpec, signal?: AbortSignal): Promise<void> {
     const id = service.ID ?? '';
-    await this.call('update', `update service ${spec.Name ?? id}`, (signal) =>
-      this.docker.getService(id).update({ ...spec, version: service.Version?.Index ?? 0, abortSignal: signal }),
+    await this.call(
+      'update',
+      `update service ${spec.Name ?? id}`,
+      (callSignal) => this.docker.getService(id).update({ ...spec, version: service.Version?.Index ?? 0, abortSignal: callSignal }),
+      signal,
     );
   }
 
@@ -294,14 +302,17 @@ export class SwarmServiceRuntime implements DockerRuntime {
     }
   }
 
-  private async call<T>(op: DockerApiOp, what: string, run: (signal: AbortSignal) => Promise<T>): Promise<T> {
-    const deadline = startDeadline(this.requestTimeoutMs);
+  /** One engine call with a deadline; `signal` (the caller's) works as in DockerodeRuntime. */
+  private async call<T>(op: DockerApiOp, what: string, run: (signal: AbortSignal) => Promise<T>, signal?: AbortSignal): Promise<T> {
+    signal?.throwIfAborted();
+    const deadline = startDeadline(this.requestTimeoutMs, signal);
     try {
       const result = await settleBy(run(deadline.signal), deadline.signal);
       this.requests.inc({ op, result: 'success' });
       return result;
     } catch (error) {
       this.requests.inc({ op, result: 'error' });
+      if (signal?.aborted === true) throw signal.reason;
       if (deadline.expired) throw new EngineUnavailableError(`${what}: no answer from the engine in time`, undefined, { cause: error });
       throw toEngineError(what, error);
     } finally {

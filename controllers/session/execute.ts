@@ -1,6 +1,8 @@
 // Runs a plan's operations in order. It decides nothing: the plan already did. After the last
 // operation (or the first failure) it refreshes the cache for every container it touched, so the
-// next reconcile sees what it did even before the engine's events arrive.
+// next reconcile sees what it did even before the engine's events arrive. Every engine write gets
+// the reconcile's signal: once it aborts (leadership ended), the operation in flight gives up and
+// no later one is sent; the refreshes still read, as every replica's cache does.
 import type { Logger } from 'pino';
 import type { DockerRuntime } from '../../agent/docker/docker-runtime.ts';
 import { NotFoundError } from '../../agent/docker/errors.ts';
@@ -41,25 +43,25 @@ export async function execute(plan: Plan, deps: ExecuteDeps, signal: AbortSignal
           await deps.runtime.pullImage(op.image, signal);
           break;
         case 'create':
-          createdId = await deps.runtime.createContainer(op.request);
+          createdId = await deps.runtime.createContainer(op.request, signal);
           touched.add(createdId);
           break;
         case 'start':
           touched.add(resolve(op.container));
-          await deps.runtime.startContainer(resolve(op.container));
+          await deps.runtime.startContainer(resolve(op.container), signal);
           break;
         case 'stop':
           touched.add(resolve(op.container));
-          await deps.runtime.stopContainer(resolve(op.container), deps.stopTimeoutSeconds);
+          await deps.runtime.stopContainer(resolve(op.container), deps.stopTimeoutSeconds, signal);
           break;
         case 'update':
           touched.add(resolve(op.container));
-          await deps.runtime.updateContainer(resolve(op.container), op.changes);
+          await deps.runtime.updateContainer(resolve(op.container), op.changes, signal);
           break;
         case 'remove': {
           const id = resolve(op.container);
           try {
-            await deps.runtime.removeContainer(id);
+            await deps.runtime.removeContainer(id, signal);
           } catch (error) {
             // Already gone is what we wanted.
             if (!(error instanceof NotFoundError)) throw error;

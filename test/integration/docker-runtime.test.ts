@@ -273,4 +273,41 @@ describe('DockerodeRuntime against the real engine', () => {
     expect(disconnects).toEqual([]);
     expect(await requestCount('events', 'success')).toBe(1);
   });
+
+  it("a write follows its caller's signal: an abort ends a slow stop at once, an aborted signal sends nothing", async () => {
+    // sleep as PID 1 ignores SIGTERM: the engine waits the whole grace period, then kills.
+    const graceSeconds = 4;
+    const id = await runtime.createContainer(request('abort-stop', { cmd: ['sleep', '3600'] }));
+    await runtime.startContainer(id);
+    const watching = new AbortController();
+    const kills: ContainerEvent[] = [];
+    runtime.watchEvents(OURS, { onEvent: (e) => e.containerId === id && e.action === 'kill' && kills.push(e), onReconnect: () => {}, onDisconnect: () => {} }, watching.signal);
+    try {
+      const leadership = new AbortController();
+      const stopping = runtime.stopContainer(id, graceSeconds, leadership.signal);
+      stopping.catch(() => {}); // looked at below
+      // The engine has the request once it signals the container (its `kill` event, SIGTERM).
+      await eventually(() => expect(kills).not.toHaveLength(0), { timeoutMs: 10_000, message: 'the engine sent SIGTERM' });
+      const abortedAt = Date.now();
+      const reason = new Error('leadership ended');
+      leadership.abort(reason);
+      await expect(stopping).rejects.toBe(reason);
+      expect(Date.now() - abortedAt).toBeLessThan(1_000);
+      expect(await requestCount('stop', 'error')).toBeGreaterThan(0);
+      // The engine goes on with the stop it was asked for: the next leader finds the outcome.
+      await eventually(async () => expect((await runtime.inspectContainer(id)).state).toBe('exited'), {
+        timeoutMs: graceSeconds * 1000 + 10_000,
+        message: 'the engine finished the stop',
+      });
+
+      const startsBefore = (await requestCount('start', 'success')) + (await requestCount('start', 'error'));
+      const ended = AbortSignal.abort(reason);
+      await expect(runtime.startContainer(id, ended)).rejects.toBe(reason);
+      await expect(runtime.removeContainer(id, ended)).rejects.toBe(reason);
+      expect((await requestCount('start', 'success')) + (await requestCount('start', 'error'))).toBe(startsBefore);
+      expect((await runtime.inspectContainer(id)).state).toBe('exited');
+    } finally {
+      watching.abort();
+    }
+  });
 });

@@ -3,6 +3,9 @@
 // state transitions, label filters, events) and adds what a test needs on top: drift helpers
 // (kill, remove or change a container behind the controller's back), per-op call counters,
 // injected failures, and gates that hold a call's answer back to stage out-of-order replies.
+// Write calls follow their AbortSignal like the real runtime: an aborted signal sends nothing (the
+// call is neither counted nor logged), and an abort while the answer is held rejects the call at
+// once, though the engine did what it was asked (as a real engine finishes a stop).
 // It does not emulate the engine's own restart policy: a killed container stays exited.
 import { createHash, randomBytes } from 'node:crypto';
 import type {
@@ -71,6 +74,14 @@ interface PendingGate {
 
 function matches(labels: Record<string, string>, selector: Record<string, string>): boolean {
   return Object.entries(selector).every(([k, v]) => labels[k] === v);
+}
+
+/** Rejects with the signal's reason when it aborts; never settles otherwise. */
+function rejectOnAbort(signal: AbortSignal): Promise<never> {
+  return new Promise((_resolve, reject) => {
+    if (signal.aborted) reject(signal.reason);
+    else signal.addEventListener('abort', () => reject(signal.reason), { once: true });
+  });
 }
 
 function clone<T>(value: T): T {
@@ -193,7 +204,7 @@ export class FakeDockerRuntime implements DockerRuntime {
   // ---- DockerRuntime ------------------------------------------------------------------------
 
   async info(): Promise<EngineInfo> {
-    return this.call('info', undefined, () => ({
+    return this.call('info', undefined, undefined, () => ({
       version: '28.0.0-fake',
       apiVersion: '1.48',
       os: 'linux',
@@ -204,7 +215,7 @@ export class FakeDockerRuntime implements DockerRuntime {
   }
 
   async listContainers(labelSelector: Record<string, string>): Promise<ContainerSummary[]> {
-    return this.call('list', undefined, () =>
+    return this.call('list', undefined, undefined, () =>
       [...this.containers.values()]
         .filter((c) => matches(c.labels, labelSelector))
         .map(({ id, name, image, state, labels, created }) => clone({ id, name, image, state, labels, created })),
@@ -212,11 +223,11 @@ export class FakeDockerRuntime implements DockerRuntime {
   }
 
   async inspectContainer(id: string): Promise<ContainerDetails> {
-    return this.call('inspect', id, () => clone(this.mustGet(id)));
+    return this.call('inspect', id, undefined, () => clone(this.mustGet(id)));
   }
 
-  async createContainer(request: CreateContainerRequest): Promise<string> {
-    return this.call('create', request.name, () => {
+  async createContainer(request: CreateContainerRequest, signal?: AbortSignal): Promise<string> {
+    return this.call('create', request.name, signal, () => {
       for (const c of this.containers.values()) {
         if (c.name === request.name) throw new ConflictError(`Conflict. The container name "/${request.name}" is already in use by container "${c.id}"`, 409);
       }
@@ -247,8 +258,8 @@ export class FakeDockerRuntime implements DockerRuntime {
     });
   }
 
-  async startContainer(id: string): Promise<void> {
-    return this.call('start', id, () => {
+  async startContainer(id: string, signal?: AbortSignal): Promise<void> {
+    return this.call('start', id, signal, () => {
       const c = this.mustGet(id);
       if (c.state === 'running' || c.state === 'restarting') return;
       if (c.state === 'paused') throw new ConflictError(`cannot start a paused container ${id}, try unpause instead`, 409);
@@ -266,8 +277,8 @@ export class FakeDockerRuntime implements DockerRuntime {
     });
   }
 
-  async stopContainer(id: string, _timeoutSeconds: number): Promise<void> {
-    return this.call('stop', id, () => {
+  async stopContainer(id: string, _timeoutSeconds: number, signal?: AbortSignal): Promise<void> {
+    return this.call('stop', id, signal, () => {
       const c = this.mustGet(id);
       if (c.state !== 'running' && c.state !== 'paused' && c.state !== 'restarting') return;
       c.state = 'exited';
@@ -279,14 +290,14 @@ export class FakeDockerRuntime implements DockerRuntime {
     });
   }
 
-  async removeContainer(id: string): Promise<void> {
-    return this.call('remove', id, () => {
+  async removeContainer(id: string, signal?: AbortSignal): Promise<void> {
+    return this.call('remove', id, signal, () => {
       this.destroy(this.mustGet(id));
     });
   }
 
-  async updateContainer(id: string, request: UpdateContainerRequest): Promise<void> {
-    return this.call('update', id, () => {
+  async updateContainer(id: string, request: UpdateContainerRequest, signal?: AbortSignal): Promise<void> {
+    return this.call('update', id, signal, () => {
       const c = this.mustGet(id);
       // Zero means "leave as is", as the engine treats it (see DockerodeRuntime.updateContainer).
       if (request.memoryBytes) c.memoryBytes = request.memoryBytes;
@@ -297,12 +308,11 @@ export class FakeDockerRuntime implements DockerRuntime {
   }
 
   async findImage(reference: string): Promise<FoundImage | undefined> {
-    return this.call('image_inspect', reference, () => (this.images.has(reference) ? { id: fakeImageId(reference) } : undefined));
+    return this.call('image_inspect', reference, undefined, () => (this.images.has(reference) ? { id: fakeImageId(reference) } : undefined));
   }
 
   async pullImage(reference: string, signal?: AbortSignal): Promise<void> {
-    return this.call('pull', reference, () => {
-      signal?.throwIfAborted();
+    return this.call('pull', reference, signal, () => {
       if (!this.pullable.has(reference)) throw new EngineError(`pull image ${reference}: pull access denied or repository does not exist`);
       this.images.add(reference);
     });
@@ -325,9 +335,11 @@ export class FakeDockerRuntime implements DockerRuntime {
 
   /**
    * Counts the call, applies an injected failure, runs it, then waits for any gate on it. The
-   * answer (or error) is fixed when the call is made, whatever happens while it is held.
+   * answer (or error) is fixed when the call is made, whatever happens while it is held; only an
+   * abort of `signal` ends the wait early, with the signal's reason.
    */
-  private async call<T>(op: FakeOp, target: string | undefined, run: () => T): Promise<T> {
+  private async call<T>(op: FakeOp, target: string | undefined, signal: AbortSignal | undefined, run: () => T): Promise<T> {
+    signal?.throwIfAborted();
     this.count(op, target);
     const failures = this.failures.get(op) ?? [];
     const failure = failures.findIndex((f) => f.target === undefined || f.target === target);
@@ -344,7 +356,7 @@ export class FakeDockerRuntime implements DockerRuntime {
     const gate = (this.gates.get(op) ?? []).find((g) => !g.caught && (g.target === undefined || g.target === target));
     if (gate) {
       gate.caught = true;
-      await gate.open;
+      await (signal ? Promise.race([gate.open, rejectOnAbort(signal)]) : gate.open);
     }
     if (!outcome.ok) throw outcome.error;
     return outcome.value;
