@@ -10,39 +10,12 @@ import type { AgentConfig } from '../../agent/config.ts';
 import { STATE_FILES } from '../../agent/backends.ts';
 import { FileStatusStore } from '../../agent/stores/file-status-store.ts';
 import type { AgentStatus } from '../../crds/types.ts';
-import { dockerCli, freePort, requireTestEngine, TEST_DOCKER_SOCKET, TEST_IMAGE } from '../support/docker.ts';
+import { dockerCli, requireTestEngine, TEST_IMAGE } from '../support/docker.ts';
 import { AgentWorld, condition, getSessions, metricValue } from '../support/agent-process.ts';
+import { inProcessAgentConfig } from '../support/agent-config.ts';
 import { consistently, eventually } from '../support/eventually.ts';
 
 const sleeper = { command: ['sleep', 'infinity'] };
-
-async function configFor(world: AgentWorld, overrides: Partial<AgentConfig> = {}): Promise<AgentConfig> {
-  return {
-    store: { kind: 'yaml', dir: world.storeDir },
-    stateDir: world.stateDir,
-    agentName: world.agentName,
-    dockerSocket: TEST_DOCKER_SOCKET,
-    runtime: 'docker',
-    listenHost: '127.0.0.1',
-    listenPort: await freePort(),
-    logFormat: 'json',
-    logLevel: 'error',
-    workers: 4,
-    resyncPeriodMs: 3_600_000, // tests trigger resyncs themselves
-    reconcileTimeoutMs: 60_000,
-    stopTimeoutSeconds: 1,
-    heartbeatIntervalMs: 1_000,
-    gitPollIntervalMs: 30_000,
-    pruneEmptyStore: false,
-    leaderElection: 'none',
-    lockDir: world.stateDir,
-    leaseDurationMs: 15_000,
-    renewDeadlineMs: 10_000,
-    retryPeriodMs: 2_000,
-    livenessGraceMs: 3_000,
-    ...overrides,
-  };
-}
 
 async function metrics(agent: RunningAgent): Promise<string> {
   return agent.registry.metrics();
@@ -61,7 +34,7 @@ describe('session agent against the real engine', () => {
   });
 
   async function start(overrides: Partial<AgentConfig> = {}): Promise<RunningAgent> {
-    agent = await startAgent(await configFor(world, overrides), { logger: pino({ level: 'silent' }) });
+    agent = await startAgent(await inProcessAgentConfig(world, overrides), { logger: pino({ level: 'silent' }) });
     return agent;
   }
 

@@ -8,11 +8,11 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { pino } from 'pino';
-import type { AgentConfig } from '../../agent/config.ts';
 import type { RunningAgent } from '../../agent/agent.ts';
 import { startAgent } from '../../agent/agent.ts';
-import { dockerCli, freePort, TEST_DOCKER_SOCKET, TEST_IMAGE } from '../support/docker.ts';
+import { dockerCli, freePort, TEST_IMAGE } from '../support/docker.ts';
 import { AgentWorld, metricValue } from '../support/agent-process.ts';
+import { inProcessAgentConfig } from '../support/agent-config.ts';
 import { consistently, eventually } from '../support/eventually.ts';
 import { createSleepService, removeSwarmRun, requireTestSwarm, serviceTasks } from '../support/swarm.ts';
 import { uniqueRunId } from '../support/docker.ts';
@@ -42,33 +42,6 @@ interface TaskTemplateView {
 interface StatusView {
   metadata: { name: string; namespace?: string };
   status?: { phase?: string; containerID?: string; node?: string; taskState?: string; address?: string; endpoints?: string[]; conditions?: { type: string; status: string }[] };
-}
-
-async function configFor(world: AgentWorld): Promise<AgentConfig> {
-  return {
-    store: { kind: 'yaml', dir: world.storeDir },
-    stateDir: world.stateDir,
-    agentName: world.agentName,
-    dockerSocket: TEST_DOCKER_SOCKET,
-    runtime: 'swarm',
-    listenHost: '127.0.0.1',
-    listenPort: await freePort(),
-    logFormat: 'json',
-    logLevel: 'error',
-    workers: 4,
-    resyncPeriodMs: 3_600_000, // tests trigger resyncs themselves
-    reconcileTimeoutMs: 60_000,
-    stopTimeoutSeconds: 1,
-    heartbeatIntervalMs: 1_000,
-    gitPollIntervalMs: 30_000,
-    pruneEmptyStore: false,
-    leaderElection: 'none',
-    lockDir: world.stateDir,
-    leaseDurationMs: 15_000,
-    renewDeadlineMs: 10_000,
-    retryPeriodMs: 2_000,
-    livenessGraceMs: 3_000,
-  };
 }
 
 /** This world's services as the docker CLI sees them, by Session key. */
@@ -136,7 +109,7 @@ describe('--runtime swarm on the real single-node swarm', () => {
   }
 
   async function start(w: AgentWorld): Promise<RunningAgent> {
-    agent = await startAgent(await configFor(w), { logger: pino({ level: 'silent' }) });
+    agent = await startAgent(await inProcessAgentConfig(w, { runtime: 'swarm' }), { logger: pino({ level: 'silent' }) });
     return agent;
   }
 
