@@ -155,6 +155,37 @@ describe('KubeLeaseLock', () => {
     expect((await readLease()).spec?.leaseTransitions).toBe(1);
   });
 
+  it('still releases when a renewal of its own lands between the read and the write of the release', async () => {
+    // The elector gives up waiting on a renewal at the step-down; that request can still reach the
+    // API server after the release read the Lease, and the release's write then gets 409.
+    const api = kc.makeApiClient(CoordinationV1Api);
+    const lateRenewal = lock();
+    let staged = false;
+    const releasing = new KubeLeaseLock({
+      kubeConfig: kc,
+      namespace,
+      name: leaseName,
+      logger,
+      api: {
+        readNamespacedLease: (request) => api.readNamespacedLease(request),
+        createNamespacedLease: (request) => api.createNamespacedLease(request),
+        replaceNamespacedLease: async (request) => {
+          if (request.body.spec?.holderIdentity === '' && !staged) {
+            staged = true;
+            expect(await lateRenewal.tryAcquireOrRenew('a', 60_000)).toBeDefined();
+          }
+          return api.replaceNamespacedLease(request);
+        },
+      },
+    });
+    locks.push(releasing);
+    await releasing.tryAcquireOrRenew('a', 60_000);
+
+    await releasing.release('a');
+    expect(staged).toBe(true);
+    expect((await readLease()).spec?.holderIdentity ?? '').toBe('');
+  });
+
   it('judges expiry on the observer clock: a Lease is taken over only leaseDuration after its record last changed', async () => {
     const clock = shiftedClock();
     const a = lock();
