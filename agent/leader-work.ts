@@ -128,7 +128,7 @@ export function startLeaderWork(deps: LeaderWorkDeps, signal: AbortSignal): Lead
     if (signal.aborted) return;
     const initialKeys = allKeys();
     adoption.begin(initialKeys);
-    logger.info({ sessions: store.list().length, containers: cache.size(), storeComplete: store.isComplete() }, 'start-up adoption begins');
+    logger.info({ sessions: store.size(), containers: cache.size(), storeComplete: store.isComplete() }, 'start-up adoption begins');
     sessions.start();
     liveness.start();
     for (const key of initialKeys) sessions.enqueue(key);

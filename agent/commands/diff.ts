@@ -37,7 +37,7 @@ Example:
     await cache.relist();
     const images = new ImagePresence(runtime);
     for (const problem of store.loadProblems()) process.stderr.write(`warning: store: ${problem}\n`);
-    const mayDeleteUndesired = store.isComplete() && (options.pruneEmptyStore === true || store.list().length > 0);
+    const mayDeleteUndesired = store.isComplete() && (options.pruneEmptyStore === true || store.size() > 0);
     const keys = [...new Set([...store.list().map((e) => e.key), ...cache.keys()])].sort();
     let changes = 0;
     for (const key of keys) {

@@ -269,7 +269,7 @@ export class GitDesiredStore implements DesiredStore<Session> {
     this.lastAppliedTime = rfc3339(this.now());
     this.applies?.inc({ result: 'success' });
     const problems = this.revisionProblems();
-    this.logger.info({ revision: commit, sessions: this.yaml.list().length, problems: problems.length }, 'applied commit');
+    this.logger.info({ revision: commit, sessions: this.yaml.size(), problems: problems.length }, 'applied commit');
     // Recorded before pruning: a revision a refused file is held at must be on record before anything may remove it.
     if (await this.recordLastGood(commit)) {
       await this.cache.prune([commit, ...this.lastGood.heldRevisions(commit)]).catch((error: unknown) => this.logger.debug({ err: error }, 'pruning old revisions failed'));
