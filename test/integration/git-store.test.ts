@@ -9,8 +9,8 @@ import { join } from 'node:path';
 import pino from 'pino';
 import { startAgent } from '../../agent/agent.ts';
 import type { RunningAgent } from '../../agent/agent.ts';
-import type { AgentConfig } from '../../agent/config.ts';
 import { commonConfig } from '../../agent/config.ts';
+import { inProcessAgentConfig } from '../support/agent-config.ts';
 import type { GitSyncResult } from '../../agent/stores/git-store.ts';
 import type { AgentStatus } from '../../crds/types.ts';
 import { dockerCli, freePort, requireTestEngine, TEST_DOCKER_SOCKET } from '../support/docker.ts';
@@ -48,28 +48,14 @@ describe('Git store against a real repository and the real engine', () => {
 
   async function start(store: string, pollIntervalMs = 3_600_000, stateDir = world.stateDir): Promise<RunningAgent> {
     port = await freePort();
-    const common = commonConfig({ store, stateDir, agentName: world.agentName, dockerSocket: TEST_DOCKER_SOCKET });
-    const config: AgentConfig = {
-      ...common,
-      listenHost: '127.0.0.1',
+    const config = await inProcessAgentConfig(world, {
+      ...commonConfig({ store, stateDir, agentName: world.agentName, dockerSocket: TEST_DOCKER_SOCKET }),
       listenPort: port,
-      logFormat: 'json',
-      logLevel: 'error',
-      workers: 4,
-      resyncPeriodMs: 3_600_000,
-      reconcileTimeoutMs: 60_000,
-      stopTimeoutSeconds: 1,
       heartbeatIntervalMs: 500,
       // Polling is off in effect (1 h) unless a test wants it: every fetch here is one we asked for.
       gitPollIntervalMs: pollIntervalMs,
-      pruneEmptyStore: false,
-      leaderElection: 'none',
       lockDir: stateDir,
-      leaseDurationMs: 15_000,
-      renewDeadlineMs: 10_000,
-      retryPeriodMs: 2_000,
-      livenessGraceMs: 3_000,
-    };
+    });
     agent = await startAgent(config, { logger: pino({ level: 'silent' }) });
     return agent;
   }
