@@ -17,7 +17,7 @@ import { ownedBy } from '../controllers/session/labels.ts';
 import { registerAgentMetrics } from '../controllers/agent/metrics.ts';
 import { STATE_FILES, openBackends } from './backends.ts';
 import type { AgentConfig } from './config.ts';
-import type { DockerRuntime, EngineInfo } from './docker/docker-runtime.ts';
+import type { DockerRuntime, EngineInfo } from '../controllers/runtime/docker-runtime.ts';
 import { openRuntime } from './open-runtime.ts';
 import { startHttpServer } from './http-server.ts';
 import type { LeaderWork } from './leader-work.ts';

@@ -7,7 +7,7 @@ import type { AgentSource, AgentStatus } from '../crds/types.ts';
 import type { StatusStore } from '../reconciler/store.ts';
 import type { Clock } from '../reconciler/clock.ts';
 import { getCondition, READY, setCondition } from '../reconciler/conditions.ts';
-import type { EngineInfo } from './docker/docker-runtime.ts';
+import type { EngineInfo } from '../controllers/runtime/docker-runtime.ts';
 import { AGENT_READY_REASONS, writeAgentRecord } from './agent-record.ts';
 
 export interface HeartbeatOptions {

@@ -18,7 +18,7 @@ import type { SessionFinalizer } from '../controllers/session/finalizer.ts';
 import type { EventRecorder } from '../reconciler/events.ts';
 import type { ManagedStatusStore } from './backends.ts';
 import type { AgentConfig } from './config.ts';
-import type { DockerRuntime, EngineInfo } from './docker/docker-runtime.ts';
+import type { DockerRuntime, EngineInfo } from '../controllers/runtime/docker-runtime.ts';
 import { startHeartbeat } from './heartbeat.ts';
 import type { ReplicaRegistry } from './replicas.ts';
 

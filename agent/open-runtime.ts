@@ -3,7 +3,7 @@
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { RuntimeKind } from './config.ts';
-import type { DockerRuntime } from './docker/docker-runtime.ts';
+import type { DockerRuntime } from '../controllers/runtime/docker-runtime.ts';
 import { DockerodeRuntime } from './docker/dockerode-runtime.ts';
 import { SwarmServiceRuntime } from './swarm/service-runtime.ts';
 

@@ -1,7 +1,7 @@
 // Start-up does not fail because the engine is late (a host boot, a dockerd restart): wait for it,
 // say so once, and keep trying until it answers or the agent is stopped.
 import type { Logger } from 'pino';
-import type { DockerRuntime, EngineInfo } from './docker/docker-runtime.ts';
+import type { DockerRuntime, EngineInfo } from '../controllers/runtime/docker-runtime.ts';
 
 export async function waitForEngine(runtime: DockerRuntime, logger: Logger, signal: AbortSignal): Promise<EngineInfo> {
   let delayMs = 250;

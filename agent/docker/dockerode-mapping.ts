@@ -13,7 +13,7 @@ import {
   type PortRequest,
   type PublishedPort,
   type UpdateContainerRequest,
-} from './docker-runtime.ts';
+} from '../../controllers/runtime/docker-runtime.ts';
 
 /** Actions the event stream asks for: lifecycle changes that can need a reconcile, never exec_*. */
 export const WATCHED_ACTIONS = [

@@ -15,7 +15,7 @@ import type {
   EventStreamHandlers,
   FoundImage,
   UpdateContainerRequest,
-} from './docker-runtime.ts';
+} from '../../controllers/runtime/docker-runtime.ts';
 import {
   WATCHED_ACTIONS,
   labelFilters,
@@ -26,7 +26,7 @@ import {
   toCreateOptions,
   toUpdateOptions,
 } from './dockerode-mapping.ts';
-import { EngineError, EngineUnavailableError } from './errors.ts';
+import { EngineError, EngineUnavailableError } from '../../controllers/runtime/errors.ts';
 import { isNotModified, toEngineError } from './error-mapping.ts';
 import { runEventStream } from './events-stream.ts';
 import { consumeNdjson } from './ndjson.ts';

@@ -1,6 +1,6 @@
 // Turns whatever dockerode / docker-modem / node:http threw into one of our engine errors, so no
 // caller ever looks at HTTP status codes or errno strings.
-import { ConflictError, EngineError, EngineUnavailableError, NotFoundError } from './errors.ts';
+import { ConflictError, EngineError, EngineUnavailableError, NotFoundError } from '../../controllers/runtime/errors.ts';
 
 /** Socket-level failures: the engine is not there (or stopped answering), not that it said no. */
 const UNAVAILABLE_CODES: ReadonlySet<string> = new Set([

@@ -3,7 +3,7 @@
 import type { Readable } from 'node:stream';
 import type { Logger } from 'pino';
 import { sleep } from './deadline.ts';
-import type { ContainerEvent, EventStreamHandlers } from './docker-runtime.ts';
+import type { ContainerEvent, EventStreamHandlers } from '../../controllers/runtime/docker-runtime.ts';
 import { consumeNdjson } from './ndjson.ts';
 
 export interface EventStreamOptions {

@@ -1,7 +1,7 @@
 // SwarmApi over dockerode. Each call carries a timeout (the elector bounds its calls anyway; this
 // keeps an abandoned call from holding a socket forever) and its error is mapped to our types.
 import Docker from 'dockerode';
-import { NotFoundError } from '../docker/errors.ts';
+import { NotFoundError } from '../../controllers/runtime/errors.ts';
 import { toEngineError } from '../docker/error-mapping.ts';
 import type { ContainerIdentity, SwarmApi, SwarmService, SwarmTask, SwarmTaskAddress } from './swarm-api.ts';
 import { SwarmVersionConflictError } from './swarm-api.ts';

@@ -19,7 +19,7 @@ import type {
   MountRequest,
   PublishedPort,
   UpdateContainerRequest,
-} from '../docker/docker-runtime.ts';
+} from '../../controllers/runtime/docker-runtime.ts';
 import { LABELS, MANAGED_BY } from '../../controllers/session/labels.ts';
 
 /** On the task containers instead of managed-by, so a container-runtime agent never adopts them. */

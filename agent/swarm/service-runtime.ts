@@ -19,10 +19,10 @@ import type {
   EventStreamHandlers,
   FoundImage,
   UpdateContainerRequest,
-} from '../docker/docker-runtime.ts';
+} from '../../controllers/runtime/docker-runtime.ts';
 import { DEFAULT_REQUEST_TIMEOUT_MS, DockerodeRuntime } from '../docker/dockerode-runtime.ts';
 import { labelFilters } from '../docker/dockerode-mapping.ts';
-import { EngineUnavailableError, NotFoundError } from '../docker/errors.ts';
+import { EngineUnavailableError, NotFoundError } from '../../controllers/runtime/errors.ts';
 import { toEngineError } from '../docker/error-mapping.ts';
 import { LABELS } from '../../controllers/session/labels.ts';
 import { StartupError } from '../startup-error.ts';

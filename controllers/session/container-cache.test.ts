@@ -4,7 +4,7 @@ import { beforeEach, describe, expect, it } from 'vitest';
 import pino from 'pino';
 import { API_VERSION } from '../../crds/types.ts';
 import type { Session } from '../../crds/types.ts';
-import { EngineUnavailableError, NotFoundError } from '../../agent/docker/errors.ts';
+import { EngineUnavailableError, NotFoundError } from '../runtime/errors.ts';
 import { FakeClock, flushMicrotasks } from '../../reconciler/fake-clock.ts';
 import { FakeDockerRuntime } from '../../test/support/fake-runtime.ts';
 import { ContainerCache } from './container-cache.ts';

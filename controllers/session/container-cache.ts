@@ -4,8 +4,8 @@
 import deepEqual from 'fast-deep-equal';
 import type { Logger } from 'pino';
 import type { ObjectKey } from '../../crds/types.ts';
-import type { ContainerDetails, ContainerEvent, DockerRuntime } from '../../agent/docker/docker-runtime.ts';
-import { NotFoundError } from '../../agent/docker/errors.ts';
+import type { ContainerDetails, ContainerEvent, DockerRuntime } from '../runtime/docker-runtime.ts';
+import { NotFoundError } from '../runtime/errors.ts';
 import { ownerKey } from './labels.ts';
 import type { Clock } from '../../reconciler/clock.ts';
 import { systemClock } from '../../reconciler/clock.ts';

@@ -2,7 +2,7 @@
 import type { RestartPolicy, Session } from '../../crds/types.ts';
 import { DEFAULT_NAMESPACE } from '../../crds/types.ts';
 import { parseCpuToNanoCpus, parseMemoryToBytes } from '../../crds/quantity.ts';
-import type { CreateContainerRequest, EngineRestartPolicy, MountRequest } from '../../agent/docker/docker-runtime.ts';
+import type { CreateContainerRequest, EngineRestartPolicy, MountRequest } from '../runtime/docker-runtime.ts';
 import { configFieldHashes, configHash } from './hash.ts';
 import { LABELS, MANAGED_BY, containerName } from './labels.ts';
 

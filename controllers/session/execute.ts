@@ -4,8 +4,8 @@
 // the reconcile's signal: once it aborts (leadership ended), the operation in flight gives up and
 // no later one is sent; the refreshes still read, as every replica's cache does.
 import type { Logger } from 'pino';
-import type { DockerRuntime } from '../../agent/docker/docker-runtime.ts';
-import { NotFoundError } from '../../agent/docker/errors.ts';
+import type { DockerRuntime } from '../runtime/docker-runtime.ts';
+import { NotFoundError } from '../runtime/errors.ts';
 import type { ContainerCache } from './container-cache.ts';
 import type { ContainerRef, Operation } from './operations.ts';
 import { describeOperation } from './operations.ts';

@@ -3,7 +3,7 @@
 // hundreds of containers from one image). Only briefly: containers are created from the ID found
 // here, so a reference re-tagged to a new image must be seen by the next Session created after it.
 // A create that then fails with "no such image" forgets it.
-import type { DockerRuntime, FoundImage } from '../../agent/docker/docker-runtime.ts';
+import type { DockerRuntime, FoundImage } from '../runtime/docker-runtime.ts';
 import type { Clock } from '../../reconciler/clock.ts';
 import { systemClock } from '../../reconciler/clock.ts';
 

@@ -2,7 +2,7 @@
 // cache: no engine call), and, only when a container will have to be created, whether the image
 // is on the engine (one call).
 import type { ObjectKey, Session } from '../../crds/types.ts';
-import type { ContainerDetails } from '../../agent/docker/docker-runtime.ts';
+import type { ContainerDetails } from '../runtime/docker-runtime.ts';
 import type { DesiredEntry, DesiredStore } from '../../reconciler/store.ts';
 import type { ContainerCache } from './container-cache.ts';
 import type { ImagePresence } from './image-presence.ts';

@@ -1,6 +1,6 @@
 // Operations are what a plan is made of: each one engine call with the reason it is needed. The
 // executor runs them in order and decides nothing.
-import type { CreateContainerRequest, UpdateContainerRequest } from '../../agent/docker/docker-runtime.ts';
+import type { CreateContainerRequest, UpdateContainerRequest } from '../runtime/docker-runtime.ts';
 
 /** Either a container that exists, or the one created earlier in the same plan. */
 export type ContainerRef = { kind: 'existing'; id: string } | { kind: 'new' };

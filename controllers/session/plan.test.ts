@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { Session } from '../../crds/types.ts';
-import type { ContainerDetails, ContainerState } from '../../agent/docker/docker-runtime.ts';
+import type { ContainerDetails, ContainerState } from '../runtime/docker-runtime.ts';
 import { desiredContainer } from './desired.ts';
 import { LABELS } from './labels.ts';
 import type { PlanInput } from './plan.ts';

@@ -1,7 +1,7 @@
 // plan(desired, observed) → operations. Pure: no I/O, no clock, no randomness; every input is in
 // PlanInput, so a plan can be printed (`dockerlet diff`) and compared against golden text.
 import type { ObjectKey, Session } from '../../crds/types.ts';
-import type { ContainerDetails, EngineRestartPolicy, UpdateContainerRequest } from '../../agent/docker/docker-runtime.ts';
+import type { ContainerDetails, EngineRestartPolicy, UpdateContainerRequest } from '../runtime/docker-runtime.ts';
 import { changedFields } from './hash.ts';
 import { desiredContainer, desiredResources } from './desired.ts';
 import { LABELS } from './labels.ts';

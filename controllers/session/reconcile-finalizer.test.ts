@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import pino from 'pino';
 import { API_VERSION } from '../../crds/types.ts';
 import type { Session, SessionSpec, SessionStatus } from '../../crds/types.ts';
-import { EngineUnavailableError } from '../../agent/docker/errors.ts';
+import { EngineUnavailableError } from '../runtime/errors.ts';
 import type { EventRecorder, EventType } from '../../reconciler/events.ts';
 import { FakeClock } from '../../reconciler/fake-clock.ts';
 import { FakeDockerRuntime } from '../../test/support/fake-runtime.ts';

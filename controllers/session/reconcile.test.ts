@@ -5,7 +5,7 @@ import { beforeEach, describe, expect, it } from 'vitest';
 import pino from 'pino';
 import { API_VERSION } from '../../crds/types.ts';
 import type { Condition, Session, SessionSpec, SessionStatus } from '../../crds/types.ts';
-import { EngineError, EngineUnavailableError } from '../../agent/docker/errors.ts';
+import { EngineError, EngineUnavailableError } from '../runtime/errors.ts';
 import { getCondition } from '../../reconciler/conditions.ts';
 import type { ReconcileResult } from '../../reconciler/errors.ts';
 import { FakeClock } from '../../reconciler/fake-clock.ts';

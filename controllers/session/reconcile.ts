@@ -3,8 +3,8 @@
 import type { Logger } from 'pino';
 import type { ObjectKey, Session, SessionStatus } from '../../crds/types.ts';
 import { API_VERSION, splitKey } from '../../crds/types.ts';
-import type { DockerRuntime } from '../../agent/docker/docker-runtime.ts';
-import { ConflictError, EngineUnavailableError, NotFoundError } from '../../agent/docker/errors.ts';
+import type { DockerRuntime } from '../runtime/docker-runtime.ts';
+import { ConflictError, EngineUnavailableError, NotFoundError } from '../runtime/errors.ts';
 import type { ReconcileResult } from '../../reconciler/errors.ts';
 import type { DesiredStore, StatusStore } from '../../reconciler/store.ts';
 import type { Clock } from '../../reconciler/clock.ts';
@@ -24,7 +24,7 @@ import type { EventRecorder } from '../../reconciler/events.ts';
 import { noEvents } from '../../reconciler/events.ts';
 import { describeOperation } from './operations.ts';
 import type { Operation } from './operations.ts';
-import type { ContainerDetails } from '../../agent/docker/docker-runtime.ts';
+import type { ContainerDetails } from '../runtime/docker-runtime.ts';
 import { operationReason, sessionSubject } from './events.ts';
 import type { SessionFinalizer } from './finalizer.ts';
 

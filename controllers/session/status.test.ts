@@ -4,7 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import { API_VERSION } from '../../crds/types.ts';
 import type { DesiredState, RestartPolicy, Session, SessionPhase, SessionSpec, SessionStatus } from '../../crds/types.ts';
-import type { ContainerDetails, ContainerState } from '../../agent/docker/docker-runtime.ts';
+import type { ContainerDetails, ContainerState } from '../runtime/docker-runtime.ts';
 import { getCondition } from '../../reconciler/conditions.ts';
 import { desiredContainer } from './desired.ts';
 import type { Plan } from './plan.ts';

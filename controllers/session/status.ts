@@ -1,6 +1,6 @@
 // Derives a Session's status from what was observed after executing the plan. Pure.
 import type { Condition, ConditionStatus, Session, SessionPhase, SessionStatus } from '../../crds/types.ts';
-import type { ContainerDetails } from '../../agent/docker/docker-runtime.ts';
+import type { ContainerDetails } from '../runtime/docker-runtime.ts';
 import type { ObjectProblem } from '../../reconciler/store.ts';
 import { READY, RECONCILING, STALLED, setCondition } from '../../reconciler/conditions.ts';
 import type { Plan } from './plan.ts';

@@ -3,9 +3,9 @@
 import { Registry } from 'prom-client';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 import { DOCKER_API_REQUESTS_TOTAL, type DockerApiOp } from '../../agent/docker/api-metrics.ts';
-import type { ContainerEvent, CreateContainerRequest } from '../../agent/docker/docker-runtime.ts';
+import type { ContainerEvent, CreateContainerRequest } from '../../controllers/runtime/docker-runtime.ts';
 import { DockerodeRuntime } from '../../agent/docker/dockerode-runtime.ts';
-import { ConflictError, EngineError, EngineUnavailableError, NotFoundError } from '../../agent/docker/errors.ts';
+import { ConflictError, EngineError, EngineUnavailableError, NotFoundError } from '../../controllers/runtime/errors.ts';
 import {
   TEST_DOCKER_SOCKET,
   TEST_IMAGE,

@@ -19,8 +19,8 @@ import type {
   EventStreamHandlers,
   FoundImage,
   UpdateContainerRequest,
-} from '../../agent/docker/docker-runtime.ts';
-import { ConflictError, EngineError, NotFoundError } from '../../agent/docker/errors.ts';
+} from '../../controllers/runtime/docker-runtime.ts';
+import { ConflictError, EngineError, NotFoundError } from '../../controllers/runtime/errors.ts';
 import type { Clock } from '../../reconciler/clock.ts';
 import { systemClock } from '../../reconciler/clock.ts';
 

@@ -1,5 +1,6 @@
-// The only interface through which dockerlet talks to a Docker engine. The implementation over
-// dockerode is in dockerode-runtime.ts; unit tests use a fake that implements this.
+// The engine port: the only interface through which dockerlet talks to a Docker engine, kept next
+// to the controllers that consume it. The adapters live in agent/ (dockerode for containers, Swarm
+// services for --runtime swarm); unit tests use a fake that implements this.
 
 export const CONTAINER_STATES = ['created', 'running', 'paused', 'restarting', 'removing', 'exited', 'dead'] as const;
 export type ContainerState = (typeof CONTAINER_STATES)[number];
