@@ -12,7 +12,7 @@ import { LeaseLeaderElector } from '../reconciler/leader-elector.ts';
 import { FileLeadershipLedger } from '../reconciler/leader-ledger.ts';
 import { createLeaderMetrics } from '../reconciler/leader-metrics.ts';
 import type { StatusStore } from '../reconciler/store.ts';
-import { parseAgentStatus } from './agent-record.ts';
+import { parseAgentStatus } from '../controllers/agent/record.ts';
 import type { AgentConfig, RedisConfig } from './config.ts';
 import { FileLeaseLock } from './leader/file-lock.ts';
 import { NoLeaderElection } from './leader/none.ts';

@@ -6,7 +6,7 @@ import type { ObjectKey, Session, SessionStatus } from '../../crds/types.ts';
 import { API_VERSION, splitKey } from '../../crds/types.ts';
 import { commonOptions, durationMs, redisOptions } from '../config.ts';
 import type { RawCommonOptions, RawRedisOptions } from '../config.ts';
-import { DEFAULT_GRACE_PERIOD_MS } from '../agent-record.ts';
+import { DEFAULT_GRACE_PERIOD_MS } from '../../controllers/agent/record.ts';
 import { readStatuses, redisFor } from './status-source.ts';
 import type { Statuses } from './status-source.ts';
 import { formatAgents } from './agent-table.ts';

@@ -3,7 +3,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { AgentStatus, ObjectKey, SessionStatus } from '../../crds/types.ts';
-import { parseAgentStatus } from '../agent-record.ts';
+import { parseAgentStatus } from '../../controllers/agent/record.ts';
 import { REDIS_KEYS, STATE_FILES, openRedis, redisReady } from '../backends.ts';
 import type { CommonConfig, RawRedisOptions, RedisConfig } from '../config.ts';
 import { redisConfig } from '../config.ts';

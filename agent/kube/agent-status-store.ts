@@ -12,7 +12,7 @@
 import { ApiException, CustomObjectsApi } from '@kubernetes/client-node';
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
-import { parseAgentStatus } from '../agent-record.ts';
+import { parseAgentStatus } from '../../controllers/agent/record.ts';
 import type { AgentStatus, ObjectKey } from '../../crds/types.ts';
 import type { ManagedStatusStore } from '../backends.ts';
 import { deepFreeze } from '../stores/object-meta.ts';

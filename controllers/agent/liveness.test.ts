@@ -3,8 +3,8 @@
 import pino from 'pino';
 import { describe, expect, it } from 'vitest';
 import type { AgentStatus } from '../../crds/types.ts';
-import { beat, startHeartbeat } from '../../agent/heartbeat.ts';
-import type { HeartbeatOptions } from '../../agent/heartbeat.ts';
+import { beat, startHeartbeat } from './heartbeat.ts';
+import type { HeartbeatOptions } from './heartbeat.ts';
 import { getCondition } from '../../reconciler/conditions.ts';
 import type { ReconcileContext } from '../../reconciler/controller.ts';
 import type { ReconcileResult } from '../../reconciler/errors.ts';

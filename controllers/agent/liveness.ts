@@ -3,7 +3,7 @@
 // (FIELD-NOTES row 4), so an agent that comes back is Online with its next beat, whoever leads.
 import type { Logger } from 'pino';
 import type { AgentStatus, ObjectKey } from '../../crds/types.ts';
-import { AGENT_READY_REASONS, DEFAULT_GRACE_PERIOD_MS, heartbeatAgeMs, writeAgentRecord } from '../../agent/agent-record.ts';
+import { AGENT_READY_REASONS, DEFAULT_GRACE_PERIOD_MS, heartbeatAgeMs, writeAgentRecord } from './record.ts';
 import type { Clock } from '../../reconciler/clock.ts';
 import { getCondition, READY, setCondition } from '../../reconciler/conditions.ts';
 import { Controller } from '../../reconciler/controller.ts';

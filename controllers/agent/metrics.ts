@@ -6,7 +6,7 @@ import type { Registry } from 'prom-client';
 import type { AgentStatus } from '../../crds/types.ts';
 import { AGENT_STATES } from '../../crds/types.ts';
 import type { AgentState } from '../../crds/types.ts';
-import { DEFAULT_GRACE_PERIOD_MS, effectiveAgentState } from '../../agent/agent-record.ts';
+import { DEFAULT_GRACE_PERIOD_MS, effectiveAgentState } from './record.ts';
 import type { Clock } from '../../reconciler/clock.ts';
 import type { StatusStore } from '../../reconciler/store.ts';
 

@@ -5,9 +5,9 @@
 import type { KubeConfig } from '@kubernetes/client-node';
 import { pino } from 'pino';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { DEFAULT_HEARTBEAT_INTERVAL_MS } from '../../agent/agent-record.ts';
-import { beat } from '../../agent/heartbeat.ts';
-import type { HeartbeatOptions } from '../../agent/heartbeat.ts';
+import { DEFAULT_HEARTBEAT_INTERVAL_MS } from '../../controllers/agent/record.ts';
+import { beat } from '../../controllers/agent/heartbeat.ts';
+import type { HeartbeatOptions } from '../../controllers/agent/heartbeat.ts';
 import { KubeAgentStatusStore } from '../../agent/kube/agent-status-store.ts';
 import { createLivenessReconciler } from '../../controllers/agent/liveness.ts';
 import type { AgentStatus } from '../../crds/types.ts';

@@ -8,7 +8,7 @@ import { AuthenticationV1Api, AuthorizationV1Api, CoreV1Api, CustomObjectsApi } 
 import type { KubeConfig } from '@kubernetes/client-node';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { beat } from '../../agent/heartbeat.ts';
+import { beat } from '../../controllers/agent/heartbeat.ts';
 import { KubeAgentStatusStore } from '../../agent/kube/agent-status-store.ts';
 import { coreV1EventSink } from '../../agent/kube/event-recorder.ts';
 import { KubeLeaseLock } from '../../agent/leader/kube-lease-lock.ts';

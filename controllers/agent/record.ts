@@ -1,9 +1,9 @@
 // The Agent record as it goes on the wire and into status. FIELD-NOTES row 3: a control plane
 // rejected every heartbeat because a timestamp was not a JSON string. Every write of an agent
 // record goes through `writeAgentRecord`, which refuses such a record before it leaves the process.
-import type { AgentState, AgentStatus, Condition } from '../crds/types.ts';
-import { AGENT_STATES } from '../crds/types.ts';
-import type { StatusStore } from '../reconciler/store.ts';
+import type { AgentState, AgentStatus, Condition } from '../../crds/types.ts';
+import { AGENT_STATES } from '../../crds/types.ts';
+import type { StatusStore } from '../../reconciler/store.ts';
 
 /** How often the leader beats unless configured otherwise (agent/config.ts: --heartbeat-interval). */
 export const DEFAULT_HEARTBEAT_INTERVAL_MS = 5_000;

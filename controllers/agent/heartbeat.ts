@@ -3,12 +3,12 @@
 // derives it from the beat's age (FIELD-NOTES row 4: a beat that did not set state left an agent
 // stuck Offline after a restart).
 import type { Logger } from 'pino';
-import type { AgentSource, AgentStatus } from '../crds/types.ts';
-import type { StatusStore } from '../reconciler/store.ts';
-import type { Clock } from '../reconciler/clock.ts';
-import { getCondition, READY, setCondition } from '../reconciler/conditions.ts';
-import type { EngineInfo } from '../controllers/runtime/docker-runtime.ts';
-import { AGENT_READY_REASONS, writeAgentRecord } from './agent-record.ts';
+import type { AgentSource, AgentStatus } from '../../crds/types.ts';
+import type { StatusStore } from '../../reconciler/store.ts';
+import type { Clock } from '../../reconciler/clock.ts';
+import { getCondition, READY, setCondition } from '../../reconciler/conditions.ts';
+import type { EngineInfo } from '../runtime/docker-runtime.ts';
+import { AGENT_READY_REASONS, writeAgentRecord } from './record.ts';
 
 export interface HeartbeatOptions {
   agentName: string;

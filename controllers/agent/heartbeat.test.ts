@@ -3,11 +3,11 @@
 // records that a control plane would reject.
 import pino from 'pino';
 import { describe, expect, it } from 'vitest';
-import type { AgentStatus, Condition } from '../crds/types.ts';
-import { getCondition } from '../reconciler/conditions.ts';
-import { FakeClock } from '../reconciler/fake-clock.ts';
-import { MemoryStatusStore } from '../test/support/memory-stores.ts';
-import { AgentRecordError, assertAgentStatusWire, effectiveAgentState, isRfc3339, parseAgentStatus, writeAgentRecord } from './agent-record.ts';
+import type { AgentStatus, Condition } from '../../crds/types.ts';
+import { getCondition } from '../../reconciler/conditions.ts';
+import { FakeClock } from '../../reconciler/fake-clock.ts';
+import { MemoryStatusStore } from '../../test/support/memory-stores.ts';
+import { AgentRecordError, assertAgentStatusWire, effectiveAgentState, isRfc3339, parseAgentStatus, writeAgentRecord } from './record.ts';
 import { agentStatus, beat, startHeartbeat } from './heartbeat.ts';
 import type { HeartbeatOptions } from './heartbeat.ts';
 
