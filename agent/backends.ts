@@ -11,7 +11,7 @@ import type { LeaderElector } from '../reconciler/leader.ts';
 import { LeaseLeaderElector } from '../reconciler/leader-elector.ts';
 import { FileLeadershipLedger } from '../reconciler/leader-ledger.ts';
 import { createLeaderMetrics } from '../reconciler/leader-metrics.ts';
-import type { StatusStore } from '../reconciler/store.ts';
+import type { ManagedStatusStore } from '../reconciler/store.ts';
 import { parseAgentStatus } from '../controllers/agent/record.ts';
 import type { AgentConfig, RedisConfig } from './config.ts';
 import { FileLeaseLock } from './leader/file-lock.ts';
@@ -42,15 +42,6 @@ export const REDIS_KEYS = {
   leader: (agent: string) => `dockerlet:${agent}:leader`,
   replicas: (agent: string) => `dockerlet:${agent}:replicas`,
 } as const;
-
-/** A status store the agent can load at start, re-read when it becomes leader, and close. */
-export interface ManagedStatusStore<S> extends StatusStore<S> {
-  load(): Promise<void>;
-  reload(): Promise<void>;
-  close(): Promise<void>;
-}
-
-
 
 export interface Backends {
   sessions: ManagedStatusStore<SessionStatus>;

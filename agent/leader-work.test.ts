@@ -15,7 +15,7 @@ import { eventually } from '../test/support/eventually.ts';
 import { FakeDockerRuntime, WRITE_OPS } from '../test/support/fake-runtime.ts';
 import type { CallRecord } from '../test/support/fake-runtime.ts';
 import { MemoryDesiredStore, MemoryStatusStore } from '../test/support/memory-stores.ts';
-import type { ManagedStatusStore } from './backends.ts';
+import type { ManagedStatusStore } from '../reconciler/store.ts';
 import type { AgentConfig } from './config.ts';
 import type { LeaderWork } from './leader-work.ts';
 import { startLeaderWork } from './leader-work.ts';

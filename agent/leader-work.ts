@@ -8,7 +8,7 @@ import type { AgentSource, AgentStatus, ObjectKey, Session, SessionStatus } from
 import type { Clock } from '../reconciler/clock.ts';
 import { Controller, ReconcileCancelledError } from '../reconciler/controller.ts';
 import type { ReconcilerMetrics } from '../reconciler/metrics.ts';
-import type { DesiredStore } from '../reconciler/store.ts';
+import type { DesiredStore, ManagedStatusStore } from '../reconciler/store.ts';
 import { StartupAdoption } from '../controllers/session/adoption.ts';
 import type { ContainerCache } from '../controllers/session/container-cache.ts';
 import { ImagePresence } from '../controllers/session/image-presence.ts';
@@ -16,7 +16,6 @@ import { createSessionReconciler } from '../controllers/session/reconcile.ts';
 import { createLivenessController, enqueueAgents } from '../controllers/agent/liveness.ts';
 import type { SessionFinalizer } from '../controllers/session/finalizer.ts';
 import type { EventRecorder } from '../reconciler/events.ts';
-import type { ManagedStatusStore } from './backends.ts';
 import type { AgentConfig } from './config.ts';
 import type { DockerRuntime, EngineInfo } from '../controllers/runtime/docker-runtime.ts';
 import { startHeartbeat } from '../controllers/agent/heartbeat.ts';

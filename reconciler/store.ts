@@ -59,3 +59,10 @@ export interface StatusStore<S> {
   delete(key: ObjectKey): Promise<void>;
   flush(): Promise<void>;
 }
+
+/** A status store the agent can load at start, re-read when it becomes leader, and close. */
+export interface ManagedStatusStore<S> extends StatusStore<S> {
+  load(): Promise<void>;
+  reload(): Promise<void>;
+  close(): Promise<void>;
+}

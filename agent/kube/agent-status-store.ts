@@ -14,7 +14,7 @@ import type { KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { parseAgentStatus } from '../../controllers/agent/record.ts';
 import type { AgentStatus, ObjectKey } from '../../crds/types.ts';
-import type { ManagedStatusStore } from '../backends.ts';
+import type { ManagedStatusStore } from '../../reconciler/store.ts';
 import { deepFreeze } from '../stores/object-meta.ts';
 import { retryTooManyRequests } from './retry.ts';
 

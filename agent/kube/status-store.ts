@@ -9,7 +9,7 @@
 import type { Logger } from 'pino';
 import type { ObjectKey, SessionStatus } from '../../crds/types.ts';
 import { splitKey } from '../../crds/types.ts';
-import type { ManagedStatusStore } from '../backends.ts';
+import type { ManagedStatusStore } from '../../reconciler/store.ts';
 import type { SessionApi } from './session-api.ts';
 
 /** Where the server's copy of each status is read (the informer's latest objects). */
