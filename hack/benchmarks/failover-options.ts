@@ -2,10 +2,28 @@
 // checked by the agent's own rules, so a bad combination fails here, before any replica starts.
 import { parseArgs } from 'node:util';
 import { DEFAULT_LEASE_TIMINGS } from '../../reconciler/leader.ts';
+import type { LeaseTimings } from '../../reconciler/leader.ts';
 import { validateLeaseTimings } from '../../reconciler/leader-timing.ts';
 import { choiceOrAll, duration, positiveInt, UsageError } from './args.ts';
-import { BACKENDS, SIGNALS } from './failover.ts';
-import type { FailoverOptions } from './failover.ts';
+
+export const BACKENDS = ['redis', 'file'] as const;
+export type Backend = (typeof BACKENDS)[number];
+export const SIGNALS = ['kill', 'term'] as const;
+export type FailoverSignal = (typeof SIGNALS)[number];
+
+export interface FailoverOptions {
+  backends: Backend[];
+  signals: FailoverSignal[];
+  repeat: number;
+  /** Sessions written before the replicas start, so the first leader has work to lead. */
+  sessions: number;
+  timings: LeaseTimings;
+  redisUrl: string;
+  /** Interval of the /metrics and container-list polls. */
+  pollMs: number;
+  agentLogLevel: string;
+  agentLogDir?: string;
+}
 
 export const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6390';
 const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal'];

@@ -1,6 +1,7 @@
 // The failover scenario's bounds, summaries and Markdown. The bounds are what DESIGN.md ("High
 // availability") promises, stated in the run's own lease timings.
-import type { Backend, FailoverOptions, FailoverSignal, LeaseTimings } from './failover.ts';
+import type { LeaseTimings } from '../../reconciler/leader.ts';
+import type { Backend, FailoverOptions, FailoverSignal } from './failover-options.ts';
 import type { Machine } from './machine.ts';
 import { markdownTable, ms, summarize } from './stats.ts';
 import type { Summary } from './stats.ts';

@@ -13,35 +13,12 @@ import { BENCH_IMAGE, removeByLabel, sleep, waitAllRunning } from './engine.ts';
 import { forgetAgent } from './failover-redis.ts';
 import { boundMs, summarizeGroup } from './failover-report.ts';
 import type { FailoverGroup, FailoverReport, FailoverRound } from './failover-report.ts';
+import type { Backend, FailoverOptions, FailoverSignal } from './failover-options.ts';
 import type { Machine } from './machine.ts';
 import { ReplicaSet } from './replica-set.ts';
 import type { LeaderSeen } from './replica-set.ts';
 import { ms } from './stats.ts';
 
-export const BACKENDS = ['redis', 'file'] as const;
-export type Backend = (typeof BACKENDS)[number];
-export const SIGNALS = ['kill', 'term'] as const;
-export type FailoverSignal = (typeof SIGNALS)[number];
-
-export interface LeaseTimings {
-  leaseDurationMs: number;
-  renewDeadlineMs: number;
-  retryPeriodMs: number;
-}
-
-export interface FailoverOptions {
-  backends: Backend[];
-  signals: FailoverSignal[];
-  repeat: number;
-  /** Sessions written before the replicas start, so the first leader has work to lead. */
-  sessions: number;
-  timings: LeaseTimings;
-  redisUrl: string;
-  /** Interval of the /metrics and container-list polls. */
-  pollMs: number;
-  agentLogLevel: string;
-  agentLogDir?: string;
-}
 
 const REPLICAS = 3;
 /** Start-up of three replicas (tsx compiles on each start) and the first convergence. */
