@@ -4,8 +4,8 @@ import { stringify } from 'yaml';
 import type { Agent, AgentStatus } from '../../crds/types.ts';
 import { API_VERSION } from '../../crds/types.ts';
 import { DEFAULT_GRACE_PERIOD_MS, effectiveAgentState } from '../../controllers/agent/record.ts';
-import type { OutputFormat } from './get.ts';
 import { formatAge, formatTable } from './table.ts';
+import type { OutputFormat } from './table.ts';
 
 export interface AgentTableOptions {
   output: OutputFormat;

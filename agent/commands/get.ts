@@ -13,9 +13,9 @@ import { formatAgents } from './agent-table.ts';
 import { loadStoreOnce, quietLogger, readOnlyConfig } from './shared.ts';
 import type { ReadOnlyConfig } from './shared.ts';
 import { formatSessions } from './session-table.ts';
+import { OUTPUT_FORMATS } from './table.ts';
+import type { OutputFormat } from './table.ts';
 
-export const OUTPUT_FORMATS = ['table', 'wide', 'json', 'yaml'] as const;
-export type OutputFormat = (typeof OUTPUT_FORMATS)[number];
 
 interface GetOptions extends RawCommonOptions, RawRedisOptions {
   output: OutputFormat;

@@ -1,4 +1,9 @@
 // kubectl-style plain tables: left-aligned columns, three spaces apart, no borders.
+
+/** What `-o` takes, as kubectl spells it. */
+export const OUTPUT_FORMATS = ['table', 'wide', 'json', 'yaml'] as const;
+export type OutputFormat = (typeof OUTPUT_FORMATS)[number];
+
 export function formatTable(header: string[], rows: string[][]): string {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
   const line = (cells: string[]): string =>
