@@ -6,15 +6,15 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { Logger } from 'pino';
-import { Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import { Registry, collectDefaultMetrics } from 'prom-client';
 import type { ObjectKey } from '../crds/types.ts';
-import { SESSION_PHASES } from '../crds/types.ts';
 import { createReconcilerMetrics } from '../reconciler/metrics.ts';
 import { systemClock } from '../reconciler/clock.ts';
 import type { Clock } from '../reconciler/clock.ts';
 import { ContainerCache } from '../controllers/session/container-cache.ts';
 import { ownedBy } from '../controllers/session/labels.ts';
 import { registerAgentMetrics } from '../controllers/agent/metrics.ts';
+import { registerSessionMetrics } from '../controllers/session/metrics.ts';
 import { STATE_FILES, openBackends } from './backends.ts';
 import type { AgentConfig } from './config.ts';
 import type { DockerRuntime, EngineInfo } from '../controllers/runtime/docker-runtime.ts';
@@ -87,17 +87,7 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps): Promise<
   await Promise.all([backends.sessions.load(), backends.agents.load()]);
   const metrics = createReconcilerMetrics(registry);
   registerAgentMetrics(registry, { store: backends.agents, clock, gracePeriodMs: config.livenessGraceMs });
-  new Gauge({
-    name: 'dockerlet_sessions',
-    help: 'Sessions by phase, from their status.',
-    labelNames: ['phase'],
-    registers: [registry],
-    collect() {
-      const counts = new Map<string, number>(SESSION_PHASES.map((p) => [p, 0]));
-      for (const status of backends.sessions.list().values()) if (status.phase) counts.set(status.phase, (counts.get(status.phase) ?? 0) + 1);
-      for (const [phase, n] of counts) this.set({ phase }, n);
-    },
-  });
+  registerSessionMetrics(registry, backends.sessions);
 
   let work: LeaderWork | undefined;
   const enqueue = (key: ObjectKey): void => work?.enqueue(key);
