@@ -18,14 +18,14 @@ import { registerSessionMetrics } from '../controllers/session/metrics.ts';
 import { STATE_FILES, openBackends } from './backends.ts';
 import type { AgentConfig } from './config.ts';
 import type { DockerRuntime, EngineInfo } from '../controllers/runtime/docker-runtime.ts';
-import { openRuntime } from './open-runtime.ts';
+import { openRuntime } from './runtime/open-runtime.ts';
 import { startHttpServer } from './http-server.ts';
 import type { LeaderWork } from './leader-work.ts';
 import { startLeaderWork } from './leader-work.ts';
-import { openDesiredStore } from './open-desired-store.ts';
-import { describeStoreSpec, gitCurrentDir } from './store-spec.ts';
-import { openSwarmContext } from './swarm/context.ts';
-import { waitForEngine } from './wait-for-engine.ts';
+import { openDesiredStore } from './sources/open-desired-store.ts';
+import { describeStoreSpec, gitCurrentDir } from './sources/store-spec.ts';
+import { openSwarmContext } from './leader/swarm/context.ts';
+import { waitForEngine } from './runtime/wait-for-engine.ts';
 
 export { STATE_FILES } from './backends.ts';
 

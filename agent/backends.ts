@@ -19,13 +19,13 @@ import { NoLeaderElection } from './leader/none.ts';
 import { FileLockRefused } from './leader/file-lock-host.ts';
 import { RedisLeaseLock } from './leader/redis-lock.ts';
 import { SwarmLeaseLock } from './leader/swarm-lock.ts';
-import type { SwarmContext } from './swarm/context.ts';
-import { swarmReplicas } from './swarm/peers.ts';
-import { fileBackendRefusal } from './swarm/placement.ts';
-import type { ReplicaRegistry } from './replicas.ts';
-import { fileReplicas, redisReplicas, soloReplica } from './replicas.ts';
-import { FileStatusStore } from './stores/file-status-store.ts';
-import { RedisStatusStore } from './stores/redis-status-store.ts';
+import type { SwarmContext } from './leader/swarm/context.ts';
+import { swarmReplicas } from './leader/swarm/peers.ts';
+import { fileBackendRefusal } from './leader/swarm/placement.ts';
+import type { ReplicaRegistry } from './leader/replicas.ts';
+import { fileReplicas, redisReplicas, soloReplica } from './leader/replicas.ts';
+import { FileStatusStore } from './status/file-status-store.ts';
+import { RedisStatusStore } from './status/redis-status-store.ts';
 
 export const STATE_FILES = {
   sessions: 'sessions.status.json',
@@ -57,7 +57,7 @@ export interface Backends {
  * --redis (the default) never needs it, and loading it costs every such agent ~7 MB of RSS.
  */
 export async function openRedis(config: RedisConfig, logger: Logger): Promise<Redis> {
-  const { createRedisClient } = await import('./leader/redis-client.ts');
+  const { createRedisClient } = await import('./redis/redis-client.ts');
   return createRedisClient(config.url, {
     ...(config.password ? { password: config.password } : {}),
     tls: config.tls,

@@ -3,8 +3,8 @@
 import { hostname, homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { InvalidArgumentError, Option } from 'commander';
-import { describeStoreSpec, parseStoreSpec } from './store-spec.ts';
-import type { StoreSpec } from './store-spec.ts';
+import { describeStoreSpec, parseStoreSpec } from './sources/store-spec.ts';
+import type { StoreSpec } from './sources/store-spec.ts';
 
 export const LEADER_ELECTION_BACKENDS = ['none', 'file', 'redis', 'kubernetes', 'swarm'] as const;
 export type LeaderElectionBackend = (typeof LEADER_ELECTION_BACKENDS)[number];

@@ -1,7 +1,7 @@
 import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { agentConfig, commonConfig, sessionNamespaceOf } from './config.ts';
-import { parseStoreSpec } from './store-spec.ts';
+import { parseStoreSpec } from './sources/store-spec.ts';
 
 describe('parseStoreSpec', () => {
   it('reads "kubernetes" as the Kubernetes store and anything else as a directory', () => {

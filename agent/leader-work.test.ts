@@ -19,7 +19,7 @@ import type { ManagedStatusStore } from '../reconciler/store.ts';
 import type { AgentConfig } from './config.ts';
 import type { LeaderWork } from './leader-work.ts';
 import { startLeaderWork } from './leader-work.ts';
-import { soloReplica } from './replicas.ts';
+import { soloReplica } from './leader/replicas.ts';
 
 const AGENT = 'host-a';
 const KEY = 'default/web';

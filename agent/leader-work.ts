@@ -19,7 +19,7 @@ import type { EventRecorder } from '../reconciler/events.ts';
 import type { AgentConfig } from './config.ts';
 import type { DockerRuntime, EngineInfo } from '../controllers/runtime/docker-runtime.ts';
 import { startHeartbeat } from '../controllers/agent/heartbeat.ts';
-import type { ReplicaRegistry } from './replicas.ts';
+import type { ReplicaRegistry } from './leader/replicas.ts';
 
 export interface LeaderWorkDeps {
   config: AgentConfig;

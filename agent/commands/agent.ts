@@ -5,7 +5,7 @@ import { startAgent } from '../agent.ts';
 import { createLogger } from '../logger.ts';
 import { StartupError } from '../startup-error.ts';
 import { FileLockRefused } from '../leader/file-lock-host.ts';
-import { NotASwarmTaskError } from '../swarm/context.ts';
+import { NotASwarmTaskError } from '../leader/swarm/context.ts';
 
 export function agentCommand(): Command {
   const command = new Command('agent')

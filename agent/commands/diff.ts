@@ -8,7 +8,7 @@ import { observe } from '../../controllers/session/observe.ts';
 import { plan, planToString } from '../../controllers/session/plan.ts';
 import { commonOptions } from '../config.ts';
 import type { RawCommonOptions } from '../config.ts';
-import { openRuntime } from '../open-runtime.ts';
+import { openRuntime } from '../runtime/open-runtime.ts';
 import { loadStoreOnce, quietLogger, readOnlyConfig } from './shared.ts';
 
 interface DiffOptions extends RawCommonOptions {

@@ -9,9 +9,9 @@ import { InvalidArgumentError } from 'commander';
 import { commonConfig, configOrExit } from '../config.ts';
 import type { CommonConfig, RawCommonOptions } from '../config.ts';
 import { STATE_FILES } from '../backends.ts';
-import { gitCurrentDir } from '../store-spec.ts';
-import { openYamlStore } from '../stores/open-yaml-store.ts';
-import type { YamlDirectoryStore } from '../stores/yaml-store.ts';
+import { gitCurrentDir } from '../sources/store-spec.ts';
+import { openYamlStore } from '../sources/yaml/open-yaml-store.ts';
+import type { YamlDirectoryStore } from '../sources/yaml/yaml-store.ts';
 
 /** Errors only, to stderr: a command's stdout is its output. */
 export function quietLogger(): Logger {

@@ -7,8 +7,8 @@ import { parseAgentStatus } from '../../controllers/agent/record.ts';
 import { REDIS_KEYS, STATE_FILES, openRedis, redisReady } from '../backends.ts';
 import type { CommonConfig, RawRedisOptions, RedisConfig } from '../config.ts';
 import { redisConfig } from '../config.ts';
-import { FileStatusStore } from '../stores/file-status-store.ts';
-import { readRedisSnapshot } from '../stores/redis-status-store.ts';
+import { FileStatusStore } from '../status/file-status-store.ts';
+import { readRedisSnapshot } from '../status/redis-status-store.ts';
 import { quietLogger } from './shared.ts';
 
 export interface Statuses {

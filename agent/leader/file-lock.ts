@@ -16,7 +16,7 @@ import { mkdir, readFile, stat, statfs, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { LeaseGrant, LeaseHolder, LeaseLock } from '../../reconciler/leader.ts';
-import { writeFileAtomic } from '../stores/atomic-file.ts';
+import { writeFileAtomic } from '../status/atomic-file.ts';
 import { checkLocalFilesystem, checkSameHost, currentHost, FileLockRefused, holderProcessGone, parseHolderRecord } from './file-lock-host.ts';
 import type { HolderRecord, HostIdentity } from './file-lock-host.ts';
 import { spawnFlockHelper } from './flock-helper.ts';

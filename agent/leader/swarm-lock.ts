@@ -22,8 +22,8 @@
 import type { Clock } from '../../reconciler/clock.ts';
 import { systemClock } from '../../reconciler/clock.ts';
 import type { LeaseGrant, LeaseHolder, LeaseLock } from '../../reconciler/leader.ts';
-import type { SwarmApi, SwarmService } from '../swarm/swarm-api.ts';
-import { SwarmVersionConflictError } from '../swarm/swarm-api.ts';
+import type { SwarmApi, SwarmService } from '../runtime/swarm/swarm-api.ts';
+import { SwarmVersionConflictError } from '../runtime/swarm/swarm-api.ts';
 
 export const DEFAULT_LEASE_LABEL_PREFIX = 'dockerlet.dev/lease';
 

@@ -7,7 +7,7 @@
 // so no periodic resync can do the repair instead of the events.
 import type { Readable } from 'node:stream';
 import type Docker from 'dockerode';
-import { consumeNdjson } from '../../agent/docker/ndjson.ts';
+import { consumeNdjson } from '../../agent/runtime/docker/ndjson.ts';
 import { interruptSignal } from './cleanup.ts';
 import { sleep } from './engine.ts';
 import type { Fleet } from './fleet.ts';

@@ -2,9 +2,9 @@
 // an engine every test fails with the command that starts one.
 import { Registry } from 'prom-client';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
-import { DOCKER_API_REQUESTS_TOTAL, type DockerApiOp } from '../../agent/docker/api-metrics.ts';
+import { DOCKER_API_REQUESTS_TOTAL, type DockerApiOp } from '../../agent/runtime/docker/api-metrics.ts';
 import type { ContainerEvent, CreateContainerRequest } from '../../controllers/runtime/docker-runtime.ts';
-import { DockerodeRuntime } from '../../agent/docker/dockerode-runtime.ts';
+import { DockerodeRuntime } from '../../agent/runtime/docker/dockerode-runtime.ts';
 import { ConflictError, EngineError, EngineUnavailableError, NotFoundError } from '../../controllers/runtime/errors.ts';
 import {
   TEST_DOCKER_SOCKET,

@@ -11,7 +11,7 @@ import { startAgent } from '../../agent/agent.ts';
 import type { RunningAgent } from '../../agent/agent.ts';
 import { commonConfig } from '../../agent/config.ts';
 import { inProcessAgentConfig } from '../support/agent-config.ts';
-import type { GitSyncResult } from '../../agent/stores/git-store.ts';
+import type { GitSyncResult } from '../../agent/sources/git/git-store.ts';
 import type { AgentStatus } from '../../crds/types.ts';
 import { dockerCli, freePort, requireTestEngine, TEST_DOCKER_SOCKET } from '../support/docker.ts';
 import { AgentWorld, metricValue, runCli, sessionYaml } from '../support/agent-process.ts';

@@ -8,7 +8,7 @@ import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { DEFAULT_HEARTBEAT_INTERVAL_MS } from '../../controllers/agent/record.ts';
 import { beat } from '../../controllers/agent/heartbeat.ts';
 import type { HeartbeatOptions } from '../../controllers/agent/heartbeat.ts';
-import { KubeAgentStatusStore } from '../../agent/kube/agent-status-store.ts';
+import { KubeAgentStatusStore } from '../../agent/status/kube/agent-status-store.ts';
 import { createLivenessReconciler } from '../../controllers/agent/liveness.ts';
 import type { AgentStatus } from '../../crds/types.ts';
 import { FakeClock } from '../../reconciler/fake-clock.ts';

@@ -7,7 +7,7 @@ import type { Redis } from 'ioredis';
 import { pino } from 'pino';
 import type { Logger } from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createRedisClient } from '../../agent/leader/redis-client.ts';
+import { createRedisClient } from '../../agent/redis/redis-client.ts';
 import { RedisLeaseLock } from '../../agent/leader/redis-lock.ts';
 import type { LeaseTimings } from '../../reconciler/leader.ts';
 import { FileLeadershipLedger, findOverlaps, readLedger } from '../../reconciler/leader-ledger.ts';

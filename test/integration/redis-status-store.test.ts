@@ -9,8 +9,8 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import type { AgentStatus, SessionStatus } from '../../crds/types.ts';
 import { isRfc3339, parseAgentStatus } from '../../controllers/agent/record.ts';
 import { beat } from '../../controllers/agent/heartbeat.ts';
-import { readRedisSnapshot, RedisStatusStore } from '../../agent/stores/redis-status-store.ts';
-import type { RedisStatusStoreOptions } from '../../agent/stores/redis-status-store.ts';
+import { readRedisSnapshot, RedisStatusStore } from '../../agent/status/redis-status-store.ts';
+import type { RedisStatusStoreOptions } from '../../agent/status/redis-status-store.ts';
 import { systemClock } from '../../reconciler/clock.ts';
 import { eventually } from '../support/eventually.ts';
 import { flushPrefix, requireTestRedis, startPrivateRedis, TEST_REDIS_URL } from '../support/redis.ts';

@@ -3,11 +3,11 @@
 import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { SwarmLeaseLock } from '../../agent/leader/swarm-lock.ts';
-import { DockerodeSwarmApi } from '../../agent/swarm/dockerode-swarm.ts';
-import { swarmReplicas } from '../../agent/swarm/peers.ts';
-import { fileBackendRefusal } from '../../agent/swarm/placement.ts';
-import { discoverSwarmSelf } from '../../agent/swarm/self.ts';
-import { SwarmVersionConflictError } from '../../agent/swarm/swarm-api.ts';
+import { DockerodeSwarmApi } from '../../agent/runtime/swarm/dockerode-swarm.ts';
+import { swarmReplicas } from '../../agent/leader/swarm/peers.ts';
+import { fileBackendRefusal } from '../../agent/leader/swarm/placement.ts';
+import { discoverSwarmSelf } from '../../agent/leader/swarm/self.ts';
+import { SwarmVersionConflictError } from '../../agent/runtime/swarm/swarm-api.ts';
 import type { LeaseLock, LeaseTimings } from '../../reconciler/leader.ts';
 import { dockerCli, TEST_DOCKER_SOCKET, uniqueRunId } from '../support/docker.ts';
 import { eventually } from '../support/eventually.ts';

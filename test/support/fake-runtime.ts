@@ -29,7 +29,7 @@ export function fakeImageId(reference: string): string {
   return `sha256:${createHash('sha256').update(reference).digest('hex')}`;
 }
 
-/** The real runtime's metric op names (agent/docker/api-metrics.ts), minus `version`, which the interface lacks. */
+/** The real runtime's metric op names (agent/runtime/docker/api-metrics.ts), minus `version`, which the interface lacks. */
 export const FAKE_OPS = ['list', 'inspect', 'create', 'start', 'stop', 'remove', 'update', 'image_inspect', 'pull', 'events', 'info'] as const;
 export type FakeOp = (typeof FAKE_OPS)[number];
 

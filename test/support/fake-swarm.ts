@@ -3,8 +3,8 @@
 // lease, self-discovery and peers. `beforeUpdate` lets a test slip a competing write in between
 // a locker's read and its write.
 import type { ServiceSpec } from 'dockerode';
-import type { ContainerIdentity, SwarmApi, SwarmService, SwarmTask } from '../../agent/swarm/swarm-api.ts';
-import { SwarmVersionConflictError } from '../../agent/swarm/swarm-api.ts';
+import type { ContainerIdentity, SwarmApi, SwarmService, SwarmTask } from '../../agent/runtime/swarm/swarm-api.ts';
+import { SwarmVersionConflictError } from '../../agent/runtime/swarm/swarm-api.ts';
 
 export class FakeSwarmApi implements SwarmApi {
   #index = 10;

@@ -58,7 +58,7 @@ describe('deploy/kubernetes', () => {
     // What each grant is for; a grant with no call behind it is extra privilege, a call with no
     // grant a 403 (test/e2e/kube-external-agent.test.ts runs the agent with only these).
     const used: Record<string, { verbs: string[]; by: string }> = {
-      'dockerlet.dev/sessions': { verbs: ['get', 'list', 'watch', 'patch'], by: 'informer list+watch, finalizer read and JSON Patch (agent/kube/session-api.ts)' },
+      'dockerlet.dev/sessions': { verbs: ['get', 'list', 'watch', 'patch'], by: 'informer list+watch, finalizer read and JSON Patch (agent/sources/kube/session-api.ts)' },
       'dockerlet.dev/sessions/status': { verbs: ['patch'], by: 'status merge patch (KubeSessionApi.patchStatus)' },
       'dockerlet.dev/agents': { verbs: ['get', 'list', 'create'], by: 'KubeAgentStatusStore: load (list), create on first beat, re-read on conflict' },
       'dockerlet.dev/agents/status': { verbs: ['update'], by: 'KubeAgentStatusStore: status PUT with resourceVersion' },
