@@ -15,7 +15,8 @@ import { ContainerCache } from '../controllers/session/container-cache.ts';
 import { ownedBy } from '../controllers/session/labels.ts';
 import { registerAgentMetrics } from '../controllers/agent/metrics.ts';
 import { registerSessionMetrics } from '../controllers/session/metrics.ts';
-import { STATE_FILES, openBackends } from './backends.ts';
+import { openBackends } from './backends.ts';
+import { STATE_FILES } from './state-layout.ts';
 import type { AgentConfig } from './config.ts';
 import type { DockerRuntime, EngineInfo } from '../controllers/runtime/docker-runtime.ts';
 import { openRuntime } from './runtime/open-runtime.ts';
@@ -27,7 +28,6 @@ import { describeStoreSpec, gitCurrentDir } from './sources/store-spec.ts';
 import { openSwarmContext } from './leader/swarm/context.ts';
 import { waitForEngine } from './runtime/wait-for-engine.ts';
 
-export { STATE_FILES } from './backends.ts';
 
 export interface RunningAgent {
   identity: string;

@@ -8,7 +8,7 @@ import type { Logger } from 'pino';
 import { InvalidArgumentError } from 'commander';
 import { commonConfig, configOrExit } from '../config.ts';
 import type { CommonConfig, RawCommonOptions } from '../config.ts';
-import { STATE_FILES } from '../backends.ts';
+import { STATE_FILES } from '../state-layout.ts';
 import { gitCurrentDir } from '../sources/store-spec.ts';
 import { openYamlStore } from '../sources/yaml/open-yaml-store.ts';
 import type { YamlDirectoryStore } from '../sources/yaml/yaml-store.ts';

@@ -2,7 +2,7 @@
 // Redis forever, quietly), and remove what the replicas left there, as the engine side removes
 // containers.
 import { Redis } from 'ioredis';
-import { REDIS_KEYS } from '../../agent/backends.ts';
+import { REDIS_KEYS } from '../../agent/state-layout.ts';
 
 function connect(url: string): Redis {
   // No retries and no offline queue: a benchmark wants "not there" now, not a reconnect loop.

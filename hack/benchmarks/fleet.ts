@@ -6,7 +6,7 @@ import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type Docker from 'dockerode';
-import { STATE_FILES } from '../../agent/backends.ts';
+import { STATE_FILES } from '../../agent/state-layout.ts';
 import type { SessionStatus } from '../../crds/types.ts';
 import { AgentFailedError, AgentProcess } from './agent-process.ts';
 import { deferCleanup, interruptSignal } from './cleanup.ts';

@@ -7,7 +7,7 @@ import pino from 'pino';
 import { startAgent } from '../../agent/agent.ts';
 import type { RunningAgent } from '../../agent/agent.ts';
 import type { AgentConfig } from '../../agent/config.ts';
-import { STATE_FILES } from '../../agent/backends.ts';
+import { STATE_FILES } from '../../agent/state-layout.ts';
 import { FileStatusStore } from '../../agent/status/file-status-store.ts';
 import type { AgentStatus } from '../../crds/types.ts';
 import { dockerCli, requireTestEngine, TEST_IMAGE } from '../support/docker.ts';
