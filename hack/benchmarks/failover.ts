@@ -9,13 +9,14 @@ import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type Docker from 'dockerode';
 import { deferCleanup, interruptSignal } from './cleanup.ts';
-import { BENCH_IMAGE, removeByLabel, sleep, waitAllRunning } from './engine.ts';
+import { removeByLabel, sleep, waitAllRunning } from './engine.ts';
 import { forgetAgent } from './failover-redis.ts';
 import { boundMs, summarizeGroup } from './failover-report.ts';
 import type { FailoverGroup, FailoverReport, FailoverRound } from './failover-report.ts';
 import type { Backend, FailoverOptions, FailoverSignal } from './failover-options.ts';
 import type { Machine } from './machine.ts';
 import { ReplicaSet } from './replica-set.ts';
+import { sessionYaml } from './session-files.ts';
 import type { LeaderSeen } from './replica-set.ts';
 import { ms } from './stats.ts';
 
@@ -32,10 +33,6 @@ const SIGNAL_NAMES: Record<FailoverSignal, NodeJS.Signals> = { kill: 'SIGKILL', 
 
 function log(message: string): void {
   process.stderr.write(`bench: ${message}\n`);
-}
-
-function sessionYaml(name: string): string {
-  return ['apiVersion: dockerlet.dev/v1alpha1', 'kind: Session', 'metadata:', `  name: ${name}`, 'spec:', `  image: ${BENCH_IMAGE}`, '  command: [sleep, infinity]', ''].join('\n');
 }
 
 /** The agent flags of one group: backend, where it lives, and the timings the bounds come from. */

@@ -8,13 +8,14 @@ export function sessionName(i: number): string {
   return `s-${String(i).padStart(4, '0')}`;
 }
 
-export function sessionYaml(name: string, namespace: string): string {
+/** The one Session every benchmark declares; without a namespace it lands in `default`. */
+export function sessionYaml(name: string, namespace?: string): string {
   return [
     'apiVersion: dockerlet.dev/v1alpha1',
     'kind: Session',
     'metadata:',
     `  name: ${name}`,
-    `  namespace: ${namespace}`,
+    ...(namespace === undefined ? [] : [`  namespace: ${namespace}`]),
     'spec:',
     `  image: ${BENCH_IMAGE}`,
     '  command: [sleep, infinity]',
