@@ -2,19 +2,12 @@
 // added before a container is created, a deleted Session's container is removed before the
 // finalizer is released (whatever start-up adoption says), and every action becomes an Event.
 import { describe, expect, it } from 'vitest';
-import pino from 'pino';
 import { API_VERSION } from '../../crds/types.ts';
-import type { Session, SessionSpec, SessionStatus } from '../../crds/types.ts';
+import type { Session, SessionSpec } from '../../crds/types.ts';
 import { EngineUnavailableError } from '../runtime/errors.ts';
 import type { EventRecorder, EventType } from '../../reconciler/events.ts';
-import { FakeClock } from '../../reconciler/fake-clock.ts';
-import { FakeDockerRuntime } from '../../test/support/fake-runtime.ts';
-import { MemoryDesiredStore, MemoryStatusStore } from '../../test/support/memory-stores.ts';
-import { ContainerCache } from './container-cache.ts';
 import type { SessionFinalizer } from './finalizer.ts';
-import { ImagePresence } from './image-presence.ts';
-import { ownedBy } from './labels.ts';
-import { createSessionReconciler } from './reconcile.ts';
+import { sessionHarness } from '../../test/support/session-harness.ts';
 
 const AGENT = 'host-a';
 const KEY = 'team/web';
@@ -30,53 +23,38 @@ function session(spec: Partial<SessionSpec> = {}, meta: Partial<Session['metadat
 }
 
 function harness() {
-  const clock = new FakeClock(Date.parse('2026-01-01T00:00:00Z'));
-  const runtime = new FakeDockerRuntime({ clock });
-  runtime.addImage('busybox:1');
-  runtime.addImage('busybox:2');
-  const store = new MemoryDesiredStore();
-  const statusStore = new MemoryStatusStore<SessionStatus>();
-  const logger = pino({ level: 'silent' });
-  const cache = new ContainerCache({ runtime, clock, selector: ownedBy(AGENT), logger, onChange: () => {} });
   const log: string[] = [];
   // The API server's side: finalizers on the stored object, changed only through the helper.
   const finalizers = new Map<string, string[]>();
-  const finalizer: SessionFinalizer = {
-    name: FINALIZER,
-    ensure: async (s) => {
-      const list = finalizers.get(s.metadata.name) ?? [];
-      if (list.includes(FINALIZER)) return 'unchanged';
-      log.push(`finalizer added (containers: ${runtime.allContainers().length})`);
-      finalizers.set(s.metadata.name, [...list, FINALIZER]);
-      return 'changed';
-    },
-    release: async (s) => {
-      const list = finalizers.get(s.metadata.name) ?? [];
-      if (!list.includes(FINALIZER)) return 'unchanged';
-      log.push(`finalizer released (containers: ${runtime.allContainers().length})`);
-      finalizers.set(s.metadata.name, list.filter((f) => f !== FINALIZER));
-      return 'changed';
-    },
-  };
   const events: { type: EventType; reason: string; message: string; uid?: string }[] = [];
   const recorder: EventRecorder = { record: (subject, type, reason, message) => events.push({ type, reason, message, ...(subject.uid ? { uid: subject.uid } : {}) }) };
-  const world = { mayDelete: false };
-  const reconcile = createSessionReconciler({
+  const h = sessionHarness({
     agent: AGENT,
-    store,
-    statusStore,
-    runtime,
-    cache,
-    images: new ImagePresence(runtime, clock),
-    clock,
-    logger,
-    mayDeleteUndesired: () => world.mayDelete,
-    stopTimeoutSeconds: 1,
-    finalizer,
-    events: recorder,
+    key: KEY,
+    images: ['busybox:1', 'busybox:2'],
+    mayDelete: false,
+    extra: ({ runtime }) => {
+      const finalizer: SessionFinalizer = {
+        name: FINALIZER,
+        ensure: async (s) => {
+          const list = finalizers.get(s.metadata.name) ?? [];
+          if (list.includes(FINALIZER)) return 'unchanged';
+          log.push(`finalizer added (containers: ${runtime.allContainers().length})`);
+          finalizers.set(s.metadata.name, [...list, FINALIZER]);
+          return 'changed';
+        },
+        release: async (s) => {
+          const list = finalizers.get(s.metadata.name) ?? [];
+          if (!list.includes(FINALIZER)) return 'unchanged';
+          log.push(`finalizer released (containers: ${runtime.allContainers().length})`);
+          finalizers.set(s.metadata.name, list.filter((f) => f !== FINALIZER));
+          return 'changed';
+        },
+      };
+      return { finalizer, events: recorder };
+    },
   });
-  const signal = new AbortController().signal;
-  return { runtime, store, statusStore, finalizers, events, log, world, run: () => reconcile(KEY, signal) };
+  return { runtime: h.runtime, store: h.store, statusStore: h.statusStore, finalizers, events, log, world: h.world, run: () => h.run() };
 }
 
 describe('session reconcile with a finalizer and events', () => {

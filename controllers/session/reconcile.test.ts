@@ -2,20 +2,14 @@
 // and ContainerCache, a fake engine, in-memory stores and a FakeClock. Each test drives one key
 // through reconciles the way the controller loop would, and checks the engine and the status.
 import { beforeEach, describe, expect, it } from 'vitest';
-import pino from 'pino';
 import { API_VERSION } from '../../crds/types.ts';
 import type { Condition, Session, SessionSpec, SessionStatus } from '../../crds/types.ts';
 import { EngineError, EngineUnavailableError } from '../runtime/errors.ts';
 import { getCondition } from '../../reconciler/conditions.ts';
-import type { ReconcileResult } from '../../reconciler/errors.ts';
-import { FakeClock } from '../../reconciler/fake-clock.ts';
-import { FAKE_OPS, FakeDockerRuntime, fakeImageId } from '../../test/support/fake-runtime.ts';
-import { MemoryDesiredStore, MemoryStatusStore } from '../../test/support/memory-stores.ts';
-import { ImagePresence } from './image-presence.ts';
-import { ContainerCache } from './container-cache.ts';
-import { LABELS, ownedBy } from './labels.ts';
+import { fakeImageId } from '../../test/support/fake-runtime.ts';
+import { LABELS } from './labels.ts';
 import { crashBackoffMs } from './plan.ts';
-import { createSessionReconciler } from './reconcile.ts';
+import { sessionHarness } from '../../test/support/session-harness.ts';
 
 const AGENT = 'host-a';
 const KEY = 'default/web';
@@ -32,46 +26,7 @@ function session(spec: Partial<SessionSpec> = {}, generation = 1): Session {
 }
 
 function harness() {
-  const clock = new FakeClock(START);
-  const runtime = new FakeDockerRuntime({ clock });
-  runtime.addImage('busybox:1');
-  const store = new MemoryDesiredStore();
-  const statusStore = new MemoryStatusStore<SessionStatus>();
-  const logger = pino({ level: 'silent' });
-  const changed: string[] = [];
-  const cache = new ContainerCache({ runtime, clock, selector: ownedBy(AGENT), logger, onChange: (key) => changed.push(key) });
-  const world = { mayDelete: true };
-  const reconcile = createSessionReconciler({
-    agent: AGENT,
-    store,
-    statusStore,
-    runtime,
-    cache,
-    images: new ImagePresence(runtime, clock),
-    clock,
-    logger,
-    mayDeleteUndesired: () => world.mayDelete,
-    stopTimeoutSeconds: 1,
-  });
-  const signal = new AbortController().signal;
-  return {
-    clock,
-    runtime,
-    store,
-    statusStore,
-    cache,
-    changed,
-    world,
-    run: (key = KEY): Promise<ReconcileResult> => reconcile(key, signal),
-    status: (key = KEY): SessionStatus | undefined => statusStore.get(key),
-    /** The one container the engine has; fails the test if there is not exactly one. */
-    only() {
-      const all = runtime.allContainers();
-      expect(all).toHaveLength(1);
-      return all[0]!;
-    },
-    totalCalls: (): number => FAKE_OPS.reduce((sum, op) => sum + runtime.calls[op], 0),
-  };
+  return sessionHarness({ agent: AGENT, key: KEY, mayDelete: true, start: START });
 }
 
 type Harness = ReturnType<typeof harness>;

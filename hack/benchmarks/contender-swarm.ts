@@ -56,7 +56,7 @@ export class SwarmContender implements Contender {
 
   constructor(
     private readonly docker: Docker,
-    private readonly id: string,
+    id: string,
     private readonly sessions: number,
   ) {
     this.label = `${BENCH_ID_LABEL}=${id}`;

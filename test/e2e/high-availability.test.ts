@@ -10,7 +10,8 @@ import { DEFAULT_LEASE_TIMINGS } from '../../reconciler/leader.ts';
 import { findOverlaps, readLedger } from '../../reconciler/leader-ledger.ts';
 import { dockerCli, requireTestEngine } from '../support/docker.ts';
 import { requireTestRedis, startPrivateRedis, TEST_REDIS_URL } from '../support/redis.ts';
-import { AgentProcess, AgentWorld } from '../support/agent-process.ts';
+import type { AgentProcess, AgentWorld } from '../support/agent-process.ts';
+import { AgentReplicas } from '../support/agent-replicas.ts';
 import { consistently, eventually } from '../support/eventually.ts';
 
 // Failover runs at the default retry period (2 s): it is what bounds a SIGTERM failover and what a
@@ -36,38 +37,12 @@ const OUTAGE_RETRY_MS = 500;
 const OUTAGE_TIMINGS = ['--lease-duration', '4s', '--renew-deadline', '3s', '--retry-period', `${OUTAGE_RETRY_MS}ms`, '--heartbeat-interval', '1s'];
 const sleeper = { command: ['sleep', 'infinity'] };
 
-const worlds: AgentWorld[] = [];
-const processes: AgentProcess[] = [];
+const replicaSet = new AgentReplicas();
+const newWorld = () => replicaSet.newWorld();
+const startReplica = (world: AgentWorld, args: string[]) => replicaSet.startReplica(world, args);
+const theLeader = (replicas: AgentProcess[]) => replicaSet.theLeader(replicas);
 
-async function newWorld(): Promise<AgentWorld> {
-  const world = await AgentWorld.create();
-  worlds.push(world);
-  return world;
-}
-
-async function startReplica(world: AgentWorld, args: string[]): Promise<AgentProcess> {
-  const replica = new AgentProcess(world, args);
-  processes.push(replica);
-  await replica.start();
-  return replica;
-}
-
-async function theLeader(replicas: AgentProcess[]): Promise<AgentProcess> {
-  return eventually(
-    async () => {
-      const leading = [];
-      for (const r of replicas) if (await r.leading()) leading.push(r);
-      expect(leading).toHaveLength(1);
-      return leading[0] as AgentProcess;
-    },
-    { timeoutMs: 30_000, intervalMs: 50, message: 'exactly one leader' },
-  );
-}
-
-afterEach(async () => {
-  await Promise.all(processes.splice(0).map((p) => p.stop('SIGKILL')));
-  await Promise.all(worlds.splice(0).map((w) => w.cleanup()));
-});
+afterEach(() => replicaSet.cleanup());
 
 beforeAll(async () => {
   await requireTestEngine();
@@ -227,8 +202,7 @@ describe('agent heartbeats', () => {
       const shown = await subject.cli(['get', 'agents', '-o', 'json', '--redis', TEST_REDIS_URL]);
       expect(shown.stdout).toContain(subject.agentName);
 
-      const restarted = new AgentProcess(subject, args);
-      processes.push(restarted);
+      const restarted = replicaSet.replica(subject, args);
       await restarted.start();
       const readyAt = Date.now();
       const onlineAt = await eventually(

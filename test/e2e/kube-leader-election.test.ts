@@ -7,7 +7,8 @@ import type { KubeConfig } from '@kubernetes/client-node';
 import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { findOverlaps, readLedger } from '../../reconciler/leader-ledger.ts';
-import { AgentProcess, AgentWorld } from '../support/agent-process.ts';
+import type { AgentProcess, AgentWorld } from '../support/agent-process.ts';
+import { AgentReplicas } from '../support/agent-replicas.ts';
 import { requireTestEngine } from '../support/docker.ts';
 import { eventually } from '../support/eventually.ts';
 import { deleteAgent, deleteLease, ensureNamespace, readAgent } from '../support/kube-objects.ts';
@@ -22,37 +23,15 @@ const sleeper = { command: ['sleep', 'infinity'] };
 
 let kc: KubeConfig;
 let namespace: string;
-const worlds: AgentWorld[] = [];
-const processes: AgentProcess[] = [];
+const replicaSet = new AgentReplicas();
 
 function kubeArgs(): string[] {
   return ['--leader-election', 'kubernetes', '--kubeconfig', TEST_KUBECONFIG, '--lease-namespace', namespace];
 }
 
-async function newWorld(): Promise<AgentWorld> {
-  const world = await AgentWorld.create();
-  worlds.push(world);
-  return world;
-}
-
-async function startReplica(world: AgentWorld, args: string[]): Promise<AgentProcess> {
-  const replica = new AgentProcess(world, args);
-  processes.push(replica);
-  await replica.start();
-  return replica;
-}
-
-async function theLeader(replicas: AgentProcess[]): Promise<AgentProcess> {
-  return eventually(
-    async () => {
-      const leading = [];
-      for (const r of replicas) if (await r.leading()) leading.push(r);
-      expect(leading).toHaveLength(1);
-      return leading[0] as AgentProcess;
-    },
-    { timeoutMs: 30_000, intervalMs: 50, message: 'exactly one leader' },
-  );
-}
+const newWorld = () => replicaSet.newWorld();
+const startReplica = (world: AgentWorld, args: string[]) => replicaSet.startReplica(world, args);
+const theLeader = (replicas: AgentProcess[]) => replicaSet.theLeader(replicas);
 
 async function leaseHolder(world: AgentWorld): Promise<string | undefined> {
   const lease = await kc.makeApiClient(CoordinationV1Api).readNamespacedLease({ namespace, name: `dockerlet-${world.agentName}` });
@@ -66,14 +45,12 @@ beforeAll(async () => {
   namespace = await ensureNamespace(kc);
 });
 
-afterEach(async () => {
-  await Promise.all(processes.splice(0).map((p) => p.stop('SIGKILL')));
-  for (const world of worlds.splice(0)) {
+afterEach(() =>
+  replicaSet.cleanup(async (world) => {
     await deleteLease(kc, namespace, `dockerlet-${world.agentName}`);
     await deleteAgent(kc, world.agentName);
-    await world.cleanup();
-  }
-});
+  }),
+);
 
 describe('leader election with the kubernetes backend', () => {
   it('one leader of two; after kill -9 the other takes over once the lease ran out, adopting the running session', async () => {
@@ -147,8 +124,7 @@ describe('agent heartbeats on Agent resources', () => {
     await eventually(async () => expect((await status())['state']).toBe('Offline'), { timeoutMs: 15_000, message: 'marked Offline' });
     expect(Date.now() - stoppedAt).toBeGreaterThanOrEqual(2_000); // not before the grace period (3 s after the last beat)
 
-    const restarted = new AgentProcess(subject, args);
-    processes.push(restarted);
+    const restarted = replicaSet.replica(subject, args);
     const restartAt = Date.now();
     await restarted.start();
     // From the moment it serves /readyz (process start-up on a loaded machine is not the point):

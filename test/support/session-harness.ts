@@ -1,0 +1,74 @@
+// The session reconciler above the runtime boundary, for unit tests: real observe/plan/execute/
+// status and ContainerCache over a fake engine, in-memory stores and a FakeClock. One harness per
+// test; `run()` reconciles one key the way the controller loop would.
+import pino from 'pino';
+import { expect } from 'vitest';
+import type { SessionStatus } from '../../crds/types.ts';
+import type { ReconcileResult } from '../../reconciler/errors.ts';
+import { FakeClock } from '../../reconciler/fake-clock.ts';
+import { ContainerCache } from '../../controllers/session/container-cache.ts';
+import { ImagePresence } from '../../controllers/session/image-presence.ts';
+import { ownedBy } from '../../controllers/session/labels.ts';
+import { createSessionReconciler } from '../../controllers/session/reconcile.ts';
+import type { SessionControllerDeps } from '../../controllers/session/reconcile.ts';
+import { FAKE_OPS, FakeDockerRuntime } from './fake-runtime.ts';
+import { MemoryDesiredStore, MemoryStatusStore } from './memory-stores.ts';
+
+export interface SessionHarnessOptions {
+  agent: string;
+  /** The key `run()` and `status()` use without an argument. */
+  key: string;
+  /** Images the fake engine has from the start. */
+  images?: string[];
+  /** Whether undesired containers may be removed (start-up adoption over, store complete). */
+  mayDelete: boolean;
+  start?: number;
+  /** Extra reconciler dependencies (finalizer, events, ...), built from the harness's parts. */
+  extra?: (parts: { runtime: FakeDockerRuntime; clock: FakeClock }) => Partial<SessionControllerDeps>;
+}
+
+export function sessionHarness(options: SessionHarnessOptions) {
+  const clock = new FakeClock(options.start ?? Date.parse('2026-01-01T00:00:00Z'));
+  const runtime = new FakeDockerRuntime({ clock });
+  for (const image of options.images ?? ['busybox:1']) runtime.addImage(image);
+  const store = new MemoryDesiredStore();
+  const statusStore = new MemoryStatusStore<SessionStatus>();
+  const logger = pino({ level: 'silent' });
+  const changed: string[] = [];
+  const cache = new ContainerCache({ runtime, clock, selector: ownedBy(options.agent), logger, onChange: (key) => changed.push(key) });
+  const world = { mayDelete: options.mayDelete };
+  const reconcile = createSessionReconciler({
+    agent: options.agent,
+    store,
+    statusStore,
+    runtime,
+    cache,
+    images: new ImagePresence(runtime, clock),
+    clock,
+    logger,
+    mayDeleteUndesired: () => world.mayDelete,
+    stopTimeoutSeconds: 1,
+    ...options.extra?.({ runtime, clock }),
+  });
+  const signal = new AbortController().signal;
+  return {
+    clock,
+    runtime,
+    store,
+    statusStore,
+    cache,
+    changed,
+    world,
+    run: (key = options.key): Promise<ReconcileResult> => reconcile(key, signal),
+    status: (key = options.key): SessionStatus | undefined => statusStore.get(key),
+    /** The one container the engine has; fails the test if there is not exactly one. */
+    only() {
+      const all = runtime.allContainers();
+      expect(all).toHaveLength(1);
+      return all[0]!;
+    },
+    totalCalls: (): number => FAKE_OPS.reduce((sum, op) => sum + runtime.calls[op], 0),
+  };
+}
+
+export type SessionHarness = ReturnType<typeof sessionHarness>;
