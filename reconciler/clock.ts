@@ -20,3 +20,28 @@ export const systemClock: Clock = {
   setTimeout: (fn, ms) => globalThis.setTimeout(fn, ms),
   clearTimeout: (handle) => globalThis.clearTimeout(handle as ReturnType<typeof globalThis.setTimeout>),
 };
+
+/** Waits `ms` on `clock`, or less when `signal` aborts. Never rejects. */
+export function sleep(clock: Clock, ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise<void>((resolve) => {
+    if (signal?.aborted) {
+      resolve();
+      return;
+    }
+    const done = (): void => {
+      clock.clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = clock.setTimeout(done, ms);
+    signal?.addEventListener('abort', done, { once: true });
+  });
+}
+
+/**
+ * Lets the process exit while only this timer is pending (Node's `unref`), for timers that retry
+ * in the background. A fake clock's handle has no such thing and is left as it is.
+ */
+export function unrefTimer(handle: TimerHandle): void {
+  (handle as { unref?: () => void } | null)?.unref?.();
+}

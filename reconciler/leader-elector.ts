@@ -3,13 +3,13 @@
 // passed since its last successful renewal. Because renewDeadline < leaseDuration and the lock's
 // lease runs from that same renewal, the leadership signal aborts before anyone else can acquire.
 import type { Logger } from 'pino';
-import { systemClock } from './clock.ts';
+import { sleep, systemClock } from './clock.ts';
 import type { Clock } from './clock.ts';
 import { DEFAULT_LEASE_TIMINGS } from './leader.ts';
 import type { LeaderElector, LeadershipCallbacks, LeaseGrant, LeaseHolder, LeaseLock, LeaseTimings, StepDownReason } from './leader.ts';
 import type { LeadershipLedger } from './leader-ledger.ts';
 import type { LeaderElectionMetrics, LeaderMetrics } from './leader-metrics.ts';
-import { bounded, settleWithin, sleep, validateLeaseTimings } from './leader-timing.ts';
+import { bounded, settleWithin, validateLeaseTimings } from './leader-timing.ts';
 
 export interface LeaseLeaderElectorOptions {
   /** This replica, unique among its peers and across restarts (e.g. host + pid + random). */

@@ -80,23 +80,6 @@ export function bounded<T>(clock: Clock, operation: string, work: () => Promise<
   });
 }
 
-/** Waits `ms`, or less when `signal` aborts. Never rejects. */
-export function sleep(clock: Clock, ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise<void>((resolve) => {
-    if (signal?.aborted) {
-      resolve();
-      return;
-    }
-    const done = (): void => {
-      clock.clearTimeout(timer);
-      signal?.removeEventListener('abort', done);
-      resolve();
-    };
-    const timer = clock.setTimeout(done, ms);
-    signal?.addEventListener('abort', done, { once: true });
-  });
-}
-
 /** Waits for `value` if it is a promise, at most `ms`. Never rejects: this is for best-effort waits. */
 export async function settleWithin(clock: Clock, value: unknown, ms: number): Promise<'settled' | 'timeout'> {
   if (!isThenable(value)) return 'settled';

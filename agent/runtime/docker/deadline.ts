@@ -38,23 +38,6 @@ export function startDeadline(timeoutMs: number, parent?: AbortSignal): Deadline
   };
 }
 
-/** Resolves after `ms`, or at once when the signal aborts; leaves no timer behind either way. */
-export function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) {
-      resolve();
-      return;
-    }
-    const done = (): void => {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal.addEventListener('abort', done, { once: true });
-  });
-}
-
 /**
  * Settles no later than the signal aborts, for the few dockerode calls that ignore abortSignal;
  * the late outcome of the abandoned call is swallowed.

@@ -13,7 +13,8 @@ import type { ContainerEvent } from '../../../controllers/runtime/docker-runtime
 import { DockerodeRuntime } from './dockerode-runtime.ts';
 import { EngineError, EngineUnavailableError, NotFoundError } from '../../../controllers/runtime/errors.ts';
 import { toEngineError } from './error-mapping.ts';
-import { runEventStream } from './events-stream.ts';
+import { EVENTS_INITIAL_BACKOFF_MS, EVENTS_MAX_BACKOFF_MS, runEventStream } from './events-stream.ts';
+import { FakeClock } from '../../../reconciler/fake-clock.ts';
 import { NdjsonDecoder } from './ndjson.ts';
 
 const SELECTOR = { 'dockerlet.dev/managed-by': 'unit' };
@@ -105,8 +106,8 @@ async function waitFor(check: () => boolean, what: string, timeoutMs = 5_000): P
   }
 }
 
-function runtimeFor(socketPath: string, requestTimeoutMs = 2_000): DockerodeRuntime {
-  return new DockerodeRuntime({ socketPath, registry: new Registry(), logger: pino({ level: 'silent' }), requestTimeoutMs });
+function runtimeFor(socketPath: string, requestTimeoutMs = 2_000, clock?: FakeClock): DockerodeRuntime {
+  return new DockerodeRuntime({ socketPath, registry: new Registry(), logger: pino({ level: 'silent' }), requestTimeoutMs, ...(clock ? { clock } : {}) });
 }
 
 describe('watchEvents over a fake engine', () => {
@@ -130,8 +131,12 @@ describe('watchEvents over a fake engine', () => {
     await engine.listen();
     const record = recorder();
     const controller = new AbortController();
-    runtimeFor(engine.socketPath).watchEvents(SELECTOR, record.handlers, controller.signal);
+    const clock = new FakeClock();
+    runtimeFor(engine.socketPath, 2_000, clock).watchEvents(SELECTOR, record.handlers, controller.signal);
 
+    await waitFor(() => record.calls.includes('disconnect') && clock.pendingTimers() === 1, 'the backoff after the drop');
+    expect(record.calls).toEqual(['event:a:start', 'disconnect']);
+    clock.advance(EVENTS_INITIAL_BACKOFF_MS);
     await waitFor(() => record.events.length === 2, 'the event after reconnection');
     expect(record.calls).toEqual(['event:a:start', 'disconnect', 'reconnect', 'event:b:die']);
     expect(record.errors[0]).toBeInstanceOf(Error);
@@ -152,7 +157,9 @@ describe('watchEvents over a fake engine', () => {
     // Abort closes the open stream and stops the loop: no more connections, no more calls.
     controller.abort();
     await waitFor(() => engine.closed === 2, 'the stream to close');
-    await new Promise((resolve) => setTimeout(resolve, 400));
+    // No retry is scheduled, and none comes however long we wait.
+    expect(clock.pendingTimers()).toBe(0);
+    clock.advance(10 * EVENTS_MAX_BACKOFF_MS);
     expect(engine.urls).toHaveLength(2);
     expect(record.calls).toHaveLength(4);
   });
@@ -165,12 +172,16 @@ describe('watchEvents over a fake engine', () => {
     const record = recorder();
     const controller = new AbortController();
     cleanups.push(() => controller.abort());
-    runtimeFor(engine.socketPath).watchEvents(SELECTOR, record.handlers, controller.signal);
+    const clock = new FakeClock();
+    runtimeFor(engine.socketPath, 2_000, clock).watchEvents(SELECTOR, record.handlers, controller.signal);
 
-    await waitFor(() => record.calls.length === 1, 'the first failure');
+    await waitFor(() => record.calls.length === 1 && clock.pendingTimers() === 1, 'the first failure');
     expect(record.errors[0]).toBeInstanceOf(EngineUnavailableError); // no socket yet: ENOENT
-    await new Promise((resolve) => setTimeout(resolve, 300));
+    // A second attempt inside the same outage fails too, and backs off twice as long.
+    clock.advance(EVENTS_INITIAL_BACKOFF_MS);
+    await waitFor(() => clock.pendingTimers() === 1, 'the second attempt to fail and back off');
     await engine.listen();
+    clock.advance(2 * EVENTS_INITIAL_BACKOFF_MS);
     await waitFor(() => record.events.length === 1, 'the event');
     // Retries inside one outage are not reported again: one disconnect, one reconnect.
     expect(record.calls).toEqual(['disconnect', 'reconnect', 'event:c:create']);
@@ -180,7 +191,9 @@ describe('watchEvents over a fake engine', () => {
     const controller = new AbortController();
     let attempts = 0;
     const record = recorder();
+    const clock = new FakeClock();
     const done = runEventStream({
+      clock,
       connect: () => {
         attempts++;
         return Promise.reject(new Error('down'));
@@ -191,11 +204,12 @@ describe('watchEvents over a fake engine', () => {
       logger: pino({ level: 'silent' }),
       initialBackoffMs: 10_000,
     });
-    await waitFor(() => attempts === 1, 'the first attempt');
-    const abortedAt = Date.now();
+    await waitFor(() => attempts === 1 && clock.pendingTimers() === 1, 'the first attempt and its backoff');
     controller.abort();
+    // Resolves with no time passing on the clock: the 10 s backoff was cut short, not waited out.
     await done;
-    expect(Date.now() - abortedAt).toBeLessThan(1_000); // not the 10 s backoff
+    expect(clock.now()).toBe(0);
+    expect(clock.pendingTimers()).toBe(0);
     expect(attempts).toBe(1);
     expect(record.calls).toEqual(['disconnect']);
   });

@@ -28,6 +28,8 @@ import {
 } from './dockerode-mapping.ts';
 import { EngineError, EngineUnavailableError } from '../../../controllers/runtime/errors.ts';
 import { isNotModified, toEngineError } from './error-mapping.ts';
+import { systemClock } from '../../../reconciler/clock.ts';
+import type { Clock } from '../../../reconciler/clock.ts';
 import { runEventStream } from './events-stream.ts';
 import { consumeNdjson } from './ndjson.ts';
 
@@ -45,6 +47,8 @@ export interface DockerodeRuntimeOptions {
    * the event stream only wait this long for the engine to start answering, then stream freely.
    */
   requestTimeoutMs?: number;
+  /** The event stream's reconnect backoff runs on it; the real clock unless a test drives it. */
+  clock?: Clock;
 }
 
 interface CallOptions {
@@ -62,6 +66,7 @@ export class DockerodeRuntime implements DockerRuntime {
   private readonly requests: DockerApiCounter;
   private readonly logger: Logger;
   private readonly requestTimeoutMs: number;
+  private readonly clock: Clock;
 
   constructor(options: DockerodeRuntimeOptions = {}) {
     // docker-modem merges DOCKER_HOST & co. from the environment under our options; pinning
@@ -78,6 +83,7 @@ export class DockerodeRuntime implements DockerRuntime {
     this.requests = dockerApiCounter(options.registry ?? defaultRegistry);
     this.logger = options.logger ?? pino({ level: 'silent' });
     this.requestTimeoutMs = options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
+    this.clock = options.clock ?? systemClock;
   }
 
   async info(): Promise<EngineInfo> {
@@ -213,6 +219,7 @@ export class DockerodeRuntime implements DockerRuntime {
   watchEvents(labelSelector: Record<string, string>, handlers: EventStreamHandlers, signal: AbortSignal): void {
     const filters = { type: ['container'], event: [...WATCHED_ACTIONS], label: labelFilters(labelSelector) };
     void runEventStream({
+      clock: this.clock,
       signal,
       handlers,
       logger: this.logger,

@@ -2,7 +2,8 @@
 // disconnect / backoff / reconnect logic can be proven against a fake socket.
 import type { Readable } from 'node:stream';
 import type { Logger } from 'pino';
-import { sleep } from './deadline.ts';
+import { sleep, systemClock } from '../../../reconciler/clock.ts';
+import type { Clock } from '../../../reconciler/clock.ts';
 import type { ContainerEvent, EventStreamHandlers } from '../../../controllers/runtime/docker-runtime.ts';
 import { consumeNdjson } from './ndjson.ts';
 
@@ -16,6 +17,8 @@ export interface EventStreamOptions {
   logger: Logger;
   initialBackoffMs?: number;
   maxBackoffMs?: number;
+  /** Backoff waits and outage times; the real clock unless a test drives it. */
+  clock?: Clock;
 }
 
 export const EVENTS_INITIAL_BACKOFF_MS = 250;
@@ -34,6 +37,7 @@ export async function runEventStream(options: EventStreamOptions): Promise<void>
   const { handlers, signal, logger } = options;
   const initialBackoffMs = options.initialBackoffMs ?? EVENTS_INITIAL_BACKOFF_MS;
   const maxBackoffMs = options.maxBackoffMs ?? EVENTS_MAX_BACKOFF_MS;
+  const clock = options.clock ?? systemClock;
   let failures = 0;
   let outageSince: number | undefined;
 
@@ -44,33 +48,33 @@ export async function runEventStream(options: EventStreamOptions): Promise<void>
     } catch (error) {
       if (signal.aborted) break;
       if (outageSince === undefined) {
-        outageSince = Date.now();
+        outageSince = clock.now();
         notify(logger, 'onDisconnect', () => handlers.onDisconnect(error));
         logger.warn({ err: error }, 'docker event stream unavailable, retrying');
       } else {
         logger.debug({ err: error, attempt: failures + 1 }, 'docker event stream reconnect failed');
       }
-      await sleep(backoff(failures++, initialBackoffMs, maxBackoffMs), signal);
+      await sleep(clock, backoff(failures++, initialBackoffMs, maxBackoffMs), signal);
       continue;
     }
 
     if (outageSince !== undefined) {
-      logger.info({ outageMs: Date.now() - outageSince }, 'docker event stream reconnected');
+      logger.info({ outageMs: clock.now() - outageSince }, 'docker event stream reconnected');
       outageSince = undefined;
       notify(logger, 'onReconnect', () => handlers.onReconnect());
     }
-    const connectedAt = Date.now();
+    const connectedAt = clock.now();
     const error = await follow(stream, options);
     if (signal.aborted) break;
 
     // A stream that stayed up at least one full backoff period was healthy: start the backoff
     // over. One that drops right after connecting keeps growing it, so a flapping proxy or engine
     // is not hammered every 250 ms.
-    if (Date.now() - connectedAt >= maxBackoffMs) failures = 0;
-    outageSince = Date.now();
+    if (clock.now() - connectedAt >= maxBackoffMs) failures = 0;
+    outageSince = clock.now();
     notify(logger, 'onDisconnect', () => handlers.onDisconnect(error));
     logger.warn({ err: error }, 'docker event stream dropped, reconnecting');
-    await sleep(backoff(failures++, initialBackoffMs, maxBackoffMs), signal);
+    await sleep(clock, backoff(failures++, initialBackoffMs, maxBackoffMs), signal);
   }
 }
 

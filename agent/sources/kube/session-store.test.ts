@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import pino from 'pino';
 import { ApiException } from '@kubernetes/client-node';
 import { FakeInformer } from '../../../test/support/fake-informer.ts';
-import { eventually } from '../../../test/support/eventually.ts';
+import { FakeClock } from '../../../reconciler/fake-clock.ts';
 import { KubeSessionStore } from './session-store.ts';
 import type { KubeSessionObject } from './session-api.ts';
 
@@ -29,10 +29,11 @@ function session(name: string, spec: Record<string, unknown>, extra: { rv?: stri
 function setup(onStart?: (informer: FakeInformer<KubeSessionObject>, attempt: number) => void) {
   const informer = new FakeInformer<KubeSessionObject>();
   if (onStart) informer.onStart = onStart;
-  const store = new KubeSessionStore({ informer, logger, server: 'https://api.test', initialBackoffMs: 5, maxBackoffMs: 20 });
+  const clock = new FakeClock();
+  const store = new KubeSessionStore({ informer, logger, server: 'https://api.test', initialBackoffMs: 5, maxBackoffMs: 20, clock });
   const changed: string[] = [];
   store.onChange((key) => changed.push(key));
-  return { informer, store, changed };
+  return { informer, store, changed, clock };
 }
 
 describe('KubeSessionStore', () => {
@@ -95,7 +96,7 @@ describe('KubeSessionStore', () => {
   });
 
   it('restarts the informer after any error, incomplete while down, keeping what it had', async () => {
-    const { informer, store } = setup((inf, attempt) => {
+    const { informer, store, clock } = setup((inf, attempt) => {
       if (attempt === 1) inf.add(session('web', { image: 'nginx' }));
       // The first two restarts fail like a refused connection would.
       if (attempt === 2 || attempt === 3) inf.fail(new Error('connect ECONNREFUSED 127.0.0.1:6444'));
@@ -106,29 +107,39 @@ describe('KubeSessionStore', () => {
     expect(store.isComplete()).toBe(false);
     expect(store.loadProblems()[0]).toContain('cannot list/watch Sessions on https://api.test');
     expect(store.get('team/web')?.object).toBeDefined();
-    await eventually(() => expect(store.isComplete()).toBe(true), { timeoutMs: 2_000, intervalMs: 5 });
+    // Restarts after 5, 10 and 20 ms (each ± 20 % jitter); the first two fail, the third succeeds.
+    // Each step covers the longest jitter of its delay and none of the next one's shortest.
+    await clock.advanceAsync(5 * 1.2);
+    expect(informer.starts).toBe(2);
+    await clock.advanceAsync(10 * 1.2);
+    expect(informer.starts).toBe(3);
+    expect(store.isComplete()).toBe(false);
+    await clock.advanceAsync(20 * 1.2);
     expect(informer.starts).toBe(4);
+    expect(store.isComplete()).toBe(true);
     await store.stop();
   });
 
   it('says how to install the CRD when the API server does not know Sessions', async () => {
-    const { store, informer } = setup((inf, attempt) => {
+    const { store, informer, clock } = setup((inf, attempt) => {
       if (attempt === 1) inf.fail(new ApiException(404, 'Not Found', '{}', {}));
     });
     await store.start();
     expect(store.isComplete()).toBe(false);
     expect(store.loadProblems()[0]).toMatch(/Session CRD \(sessions\.dockerlet\.dev\) is not installed on https:\/\/api\.test: run `kubectl apply -k deploy\/kubernetes` or `kubectl apply -f crds\/`/);
-    await eventually(() => expect(store.isComplete()).toBe(true), { timeoutMs: 2_000, intervalMs: 5 });
+    await clock.advanceAsync(5 * 1.2);
+    expect(store.isComplete()).toBe(true);
     expect(informer.starts).toBe(2);
     await store.stop();
   });
 
   it('stops restarting once stopped', async () => {
-    const { store, informer } = setup((inf) => inf.fail(new Error('boom')));
+    const { store, informer, clock } = setup((inf) => inf.fail(new Error('boom')));
     await store.start();
     await store.stop();
     const starts = informer.starts;
-    await new Promise((r) => setTimeout(r, 60));
+    expect(clock.pendingTimers()).toBe(0);
+    await clock.advanceAsync(60_000);
     expect(informer.starts).toBe(starts);
   });
 });

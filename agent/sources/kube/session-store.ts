@@ -16,6 +16,8 @@ import type { Logger } from 'pino';
 import type { ObjectKey, Session, SessionStatus } from '../../../crds/types.ts';
 import { validateObject } from '../../../crds/validate.ts';
 import type { ChangeListener, DesiredEntry, DesiredStore } from '../../../reconciler/store.ts';
+import { systemClock, unrefTimer } from '../../../reconciler/clock.ts';
+import type { Clock, TimerHandle } from '../../../reconciler/clock.ts';
 import { apiStatus, SESSION_CRD_NAME } from './session-api.ts';
 import type { KubeSessionObject } from './session-api.ts';
 
@@ -27,6 +29,8 @@ export interface KubeSessionStoreOptions {
   /** First restart delay after an error; doubles up to `maxBackoffMs`. Defaults 500 ms and 30 s. */
   initialBackoffMs?: number;
   maxBackoffMs?: number;
+  /** Restart delays run on it; the real clock unless a test drives it. */
+  clock?: Clock;
 }
 
 type Up = { state: 'starting' } | { state: 'up' } | { state: 'down'; problem: string };
@@ -47,7 +51,8 @@ export class KubeSessionStore implements DesiredStore<Session> {
   private listed = false;
   private failedThisAttempt = false;
   private backoffMs: number;
-  private restartTimer: NodeJS.Timeout | undefined;
+  private readonly clock: Clock;
+  private restartTimer: TimerHandle | undefined;
   private stopped = true;
 
   constructor(options: KubeSessionStoreOptions) {
@@ -56,6 +61,7 @@ export class KubeSessionStore implements DesiredStore<Session> {
     this.server = options.server ?? 'the API server';
     this.initialBackoffMs = options.initialBackoffMs ?? 500;
     this.maxBackoffMs = options.maxBackoffMs ?? 30_000;
+    this.clock = options.clock ?? systemClock;
     this.backoffMs = this.initialBackoffMs;
     this.informer.on('add', (obj) => this.upsert(obj));
     this.informer.on('update', (obj) => this.upsert(obj));
@@ -70,7 +76,7 @@ export class KubeSessionStore implements DesiredStore<Session> {
 
   async stop(): Promise<void> {
     this.stopped = true;
-    clearTimeout(this.restartTimer);
+    this.clock.clearTimeout(this.restartTimer);
     await this.informer.stop();
   }
 
@@ -135,11 +141,11 @@ export class KubeSessionStore implements DesiredStore<Session> {
       this.logger.warn({ err: error, problem, retryInMs: this.backoffMs }, 'list/watch of Sessions failed; restarting it');
     }
     this.up = { state: 'down', problem };
-    clearTimeout(this.restartTimer);
+    this.clock.clearTimeout(this.restartTimer);
     const delay = this.backoffMs * (0.8 + Math.random() * 0.4);
     this.backoffMs = Math.min(this.backoffMs * 2, this.maxBackoffMs);
-    this.restartTimer = setTimeout(() => void this.attempt(), delay);
-    this.restartTimer.unref();
+    this.restartTimer = this.clock.setTimeout(() => void this.attempt(), delay);
+    unrefTimer(this.restartTimer);
   }
 
   private upsert(raw: KubeSessionObject): void {
