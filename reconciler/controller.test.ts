@@ -107,6 +107,33 @@ describe('Controller outcome mapping', () => {
     await controller.stop();
   });
 
+  it('terminal again for the same reason (a resync) does not warn again; a new reason does, and so does a stall after a recovery', async () => {
+    let message = 'spec.image: required';
+    let fail = true;
+    const { controller, lines } = setup(async () => {
+      if (fail) throw new TerminalError('InvalidSpec', message, 'spec.image');
+    });
+    controller.start();
+    const warnings = (): number => lines.filter((l) => l.level >= WARN && l.msg === 'reconcile stalled').length;
+    for (let i = 0; i < 3; i++) {
+      controller.enqueue('a');
+      await settle();
+    }
+    expect(warnings()).toBe(1);
+    message = 'spec.image: must not contain spaces';
+    controller.enqueue('a');
+    await settle();
+    expect(warnings()).toBe(2);
+    fail = false;
+    controller.enqueue('a');
+    await settle();
+    fail = true;
+    controller.enqueue('a');
+    await settle();
+    expect(warnings()).toBe(3);
+    await controller.stop();
+  });
+
   it('requeueAfter: forgets the backoff and requeues after the asked delay, without an error', async () => {
     const seen: number[] = [];
     const { controller, clock, lines } = setup(async () => {

@@ -90,6 +90,11 @@ export class Controller {
   readonly #logger: Logger;
   readonly #clock: Clock;
   readonly #inFlight = new Set<InFlight>();
+  /**
+   * Why each stalled key stalled, so a stall is logged at warn once and not again on every resync
+   * that finds it unchanged (the object's status says it all along). Cleared by any other outcome.
+   */
+  readonly #stalled = new Map<string, string>();
   /** Callbacks waiting for a key's next reconcile to finish (see whenProcessed). */
   readonly #processedWaiters = new Map<string, (() => void)[]>();
   #running: Promise<void>[] = [];
@@ -265,6 +270,7 @@ export class Controller {
 
   /** The one place where an outcome becomes queue operations. Returns the metric result label. */
   #apply(key: string, outcome: Outcome, log: Logger): ReconcileResultLabel {
+    if (outcome.kind !== 'terminal') this.#stalled.delete(key);
     switch (outcome.kind) {
       case 'success':
         this.#queue.forget(key);
@@ -277,14 +283,15 @@ export class Controller {
         this.#queue.addAfter(key, outcome.requeueAfterMs);
         log.trace({ requeueAfterMs: outcome.requeueAfterMs }, 'reconcile succeeded');
         return 'requeue_after';
-      case 'terminal':
+      case 'terminal': {
         this.#queue.forget(key);
         this.#metrics?.reconcileErrors.inc({ controller: this.name });
-        log.warn(
-          { reason: outcome.error.reason, fieldPath: outcome.error.fieldPath, err: outcome.error },
-          'reconcile stalled',
-        );
+        const why = `${outcome.error.reason}: ${outcome.error.message}`;
+        const unchanged = this.#stalled.get(key) === why;
+        this.#stalled.set(key, why);
+        log[unchanged ? 'debug' : 'warn']({ reason: outcome.error.reason, fieldPath: outcome.error.fieldPath, err: outcome.error }, 'reconcile stalled');
         return 'terminal';
+      }
       case 'requeueAfter':
         this.#queue.forget(key);
         this.#queue.addAfter(key, outcome.delayMs);

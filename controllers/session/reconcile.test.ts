@@ -10,6 +10,7 @@ import { fakeImageId } from '../../test/support/fake-runtime.ts';
 import { LABELS } from './labels.ts';
 import { crashBackoffMs } from './plan.ts';
 import { sessionHarness } from '../../test/support/session-harness.ts';
+import type { Step } from '../../test/support/session-harness.ts';
 
 const AGENT = 'host-a';
 const KEY = 'default/web';
@@ -30,6 +31,12 @@ function harness() {
 }
 
 type Harness = ReturnType<typeof harness>;
+
+/** The delay of a reconcile that waits (RequeueAfterError) with `reason`; fails the test otherwise. */
+function waitOf(step: Step, reason: string): number {
+  expect(step).toMatchObject({ reason });
+  return (step as { waitMs: number }).waitMs;
+}
 
 function condition(status: SessionStatus | undefined, type: string): Condition | undefined {
   return getCondition(status?.conditions, type);
@@ -138,8 +145,7 @@ describe('session reconcile', () => {
     h.world.mayDelete = false;
     h.store.remove(KEY);
 
-    const result = await h.run();
-    expect(result.requeueAfterMs).toBeGreaterThan(0);
+    expect(waitOf(await h.run(), 'DeletionDeferred')).toBeGreaterThan(0);
     expect(h.only().id).toBe(id);
     expect(h.runtime.writes()).toBe(0);
     expect(h.status()).toEqual(before);
@@ -160,7 +166,8 @@ describe('session reconcile', () => {
   it('reports Stalled for an object that was never valid, and touches no engine', async () => {
     h.store.setProblem(KEY, { reason: 'InvalidSpec', message: 'web.yaml: spec.image: is required', fieldPath: 'spec.image' });
 
-    await expect(h.run()).resolves.toEqual({});
+    // Stalled: a TerminalError, so the queue does not retry it (an edit enqueues it again).
+    await expect(h.run()).resolves.toEqual({ stalled: 'InvalidSpec' });
     expect(h.totalCalls()).toBe(0);
     const status = h.status();
     expect(status).toMatchObject({ phase: 'Pending', agent: AGENT, message: 'web.yaml: spec.image: is required' });
@@ -223,8 +230,7 @@ describe('session reconcile', () => {
   it('waits with ErrImageNeverPull instead of pulling when imagePullPolicy is Never', async () => {
     h.store.set(session({ image: 'local/only:dev', imagePullPolicy: 'Never' }));
 
-    const result = await h.run();
-    expect(result.requeueAfterMs).toBeGreaterThan(0);
+    expect(waitOf(await h.run(), 'ErrImageNeverPull')).toBeGreaterThan(0);
     expect(h.runtime.writes()).toBe(0);
     expect(h.status()).toMatchObject({ phase: 'Pending' });
     expect(condition(h.status(), 'Ready')).toMatchObject({ status: 'False', reason: 'ErrImageNeverPull' });
@@ -245,16 +251,16 @@ describe('session reconcile', () => {
       h.runtime.resetCalls();
       h.runtime.kill(id, 1);
       await h.cache.relist();
-      const backoff = await h.run();
-      expect(backoff.requeueAfterMs).toBeGreaterThan(0);
+      const backoff = waitOf(await h.run(), 'CrashLoopBackOff');
+      expect(backoff).toBeGreaterThan(0);
       expect(h.runtime.calls.start).toBe(0);
       expect(h.only().state).toBe('exited');
       expect(h.status()).toMatchObject({ phase: 'Pending', restartCount: 1 });
       expect(condition(h.status(), 'Ready')).toMatchObject({ status: 'False', reason: 'CrashLoopBackOff' });
 
       // Not yet due: still waiting, for the rest of the back-off.
-      h.clock.advance(backoff.requeueAfterMs! - 1);
-      expect(await h.run()).toEqual({ requeueAfterMs: 1 });
+      h.clock.advance(backoff - 1);
+      expect(await h.run()).toEqual({ waitMs: 1, reason: 'CrashLoopBackOff' });
       expect(h.runtime.calls.start).toBe(0);
 
       // Due: starts again, and the next back-off is longer.
@@ -264,8 +270,7 @@ describe('session reconcile', () => {
       expect(h.status()).toMatchObject({ phase: 'Running', restartCount: 2 });
       h.runtime.kill(id, 1);
       await h.cache.relist();
-      const longer = await h.run();
-      expect(longer.requeueAfterMs).toBeGreaterThan(backoff.requeueAfterMs!);
+      expect(waitOf(await h.run(), 'CrashLoopBackOff')).toBeGreaterThan(backoff);
     });
 
     it('forgets the back-off once the container stayed up for a while', async () => {
@@ -275,8 +280,8 @@ describe('session reconcile', () => {
         h.runtime.kill(id, 1);
         await h.cache.relist();
         const result = await h.run();
-        if (result.requeueAfterMs) {
-          h.clock.advance(result.requeueAfterMs);
+        if ('waitMs' in result) {
+          h.clock.advance(result.waitMs);
           await h.run();
         }
       }
@@ -293,7 +298,7 @@ describe('session reconcile', () => {
       // ...and the count started over: the next quick crash waits the first step, not the fourth.
       h.runtime.kill(id, 1);
       await h.cache.relist();
-      expect(await h.run()).toEqual({ requeueAfterMs: crashBackoffMs(1) });
+      expect(await h.run()).toEqual({ waitMs: crashBackoffMs(1), reason: 'CrashLoopBackOff' });
     });
   });
 
@@ -318,7 +323,7 @@ describe('session reconcile', () => {
       h.store.set(session({ agent: 'other' }, 2));
 
       h.world.mayDelete = false;
-      expect((await h.run()).requeueAfterMs).toBeGreaterThan(0);
+      expect(waitOf(await h.run(), 'DeletionDeferred')).toBeGreaterThan(0);
       expect(h.runtime.calls.remove).toBe(0);
 
       h.world.mayDelete = true;

@@ -5,6 +5,7 @@ import type { ObjectKey, Session, SessionStatus } from '../../crds/types.ts';
 import { API_VERSION, splitKey } from '../../crds/types.ts';
 import type { DockerRuntime } from '../runtime/docker-runtime.ts';
 import { ConflictError, EngineUnavailableError, NotFoundError } from '../runtime/errors.ts';
+import { RequeueAfterError, TerminalError } from '../../reconciler/errors.ts';
 import type { ReconcileResult } from '../../reconciler/errors.ts';
 import type { DesiredStore, StatusStore } from '../../reconciler/store.ts';
 import type { Clock } from '../../reconciler/clock.ts';
@@ -129,7 +130,8 @@ export function createSessionReconciler(deps: SessionControllerDeps) {
           events.record({ apiVersion: API_VERSION, kind: 'Session', name, ...(namespace ? { namespace } : {}) }, 'Warning', entry.problem.reason, entry.problem.message);
         }
       }
-      return {};
+      // Stalled until someone edits it: no retry (the next change of the object enqueues it).
+      throw new TerminalError(entry.problem.reason, entry.problem.message, entry.problem.fieldPath);
     }
     if (assigned?.metadata.deletionTimestamp) return finalize(key, assigned, containers, previous, log, signal);
     // Before anything is created for it, so the Session cannot be deleted without us noticing.
@@ -197,6 +199,8 @@ export function createSessionReconciler(deps: SessionControllerDeps) {
       }
     }
     if (failure !== undefined) throw failure;
-    return thePlan.wait ? { requeueAfterMs: thePlan.wait.delayMs } : {};
+    // Waiting for something that resolves by itself (an image, a crash back-off, the engine).
+    if (thePlan.wait) throw new RequeueAfterError(thePlan.wait.delayMs, thePlan.wait.reason, thePlan.wait.message);
+    return {};
   };
 }

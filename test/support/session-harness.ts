@@ -4,6 +4,7 @@
 import pino from 'pino';
 import { expect } from 'vitest';
 import type { SessionStatus } from '../../crds/types.ts';
+import { RequeueAfterError, TerminalError } from '../../reconciler/errors.ts';
 import type { ReconcileResult } from '../../reconciler/errors.ts';
 import { FakeClock } from '../../reconciler/fake-clock.ts';
 import { ContainerCache } from '../../controllers/session/container-cache.ts';
@@ -13,6 +14,22 @@ import { createSessionReconciler } from '../../controllers/session/reconcile.ts'
 import type { SessionControllerDeps } from '../../controllers/session/reconcile.ts';
 import { FAKE_OPS, FakeDockerRuntime } from './fake-runtime.ts';
 import { MemoryDesiredStore, MemoryStatusStore } from './memory-stores.ts';
+
+/**
+ * What one reconcile asked of the queue, as the controller loop would read it: success (maybe with
+ * a later check), a wait (RequeueAfterError) or a stall (TerminalError). Any other error rejects.
+ */
+export type Step = ReconcileResult | { waitMs: number; reason: string } | { stalled: string };
+
+async function step(run: Promise<ReconcileResult>): Promise<Step> {
+  try {
+    return await run;
+  } catch (error) {
+    if (error instanceof RequeueAfterError) return { waitMs: error.delayMs, reason: error.reason };
+    if (error instanceof TerminalError) return { stalled: error.reason };
+    throw error;
+  }
+}
 
 export interface SessionHarnessOptions {
   agent: string;
@@ -59,7 +76,7 @@ export function sessionHarness(options: SessionHarnessOptions) {
     cache,
     changed,
     world,
-    run: (key = options.key): Promise<ReconcileResult> => reconcile(key, signal),
+    run: (key = options.key): Promise<Step> => step(reconcile(key, signal)),
     status: (key = options.key): SessionStatus | undefined => statusStore.get(key),
     /** The one container the engine has; fails the test if there is not exactly one. */
     only() {
