@@ -27,6 +27,7 @@ import { openDesiredStore } from './sources/open-desired-store.ts';
 import { describeStoreSpec, gitCurrentDir } from './sources/store-spec.ts';
 import { openSwarmContext } from './leader/swarm/context.ts';
 import { waitForEngine } from './runtime/wait-for-engine.ts';
+import { refuseFleetFlagsAlone } from './fleet.ts';
 
 
 export interface RunningAgent {
@@ -53,6 +54,7 @@ export function replicaIdentity(): string {
 }
 
 export async function startAgent(config: AgentConfig, deps: AgentDeps): Promise<RunningAgent> {
+  refuseFleetFlagsAlone(config);
   const clock = deps.clock ?? systemClock;
   // In a swarm the identity is this replica's task, found from its own container (never DNS).
   const swarm = await openSwarmContext(config.leaderElection, { socketPath: config.dockerSocket, logger: deps.logger });

@@ -3,6 +3,7 @@
 import { hostname, homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { InvalidArgumentError, Option } from 'commander';
+import { labelValueErrors, qualifiedNameErrors } from '../crds/kube-names.ts';
 import { describeStoreSpec, parseStoreSpec } from './sources/store-spec.ts';
 import type { StoreSpec } from './sources/store-spec.ts';
 
@@ -62,7 +63,20 @@ export interface AgentConfig extends CommonConfig {
   kubeLease?: { namespace: string; name: string };
   /** --store kubernetes: only Sessions in this namespace; undefined watches every namespace. */
   sessionNamespace?: string;
+  /** --agent-labels: what a Session's spec.agentSelector is matched against. */
+  agentLabels: Record<string, string>;
+  /** --max-sessions: the most Sessions the scheduler binds here; undefined is unlimited. */
+  maxSessions?: number;
+  /** A Session whose agent has been Offline this long is bound elsewhere; 0 never moves it. */
+  rescheduleAfterMs: number;
+  /** --cordon: the scheduler binds nothing new here. */
+  cordon: boolean;
+  /** The fleet flags given explicitly, for the refusal of a setup that has no fleet (agent/fleet.ts). */
+  fleetFlags: string[];
 }
+
+/** Default --reschedule-after: a host that is gone for a minute is gone. */
+export const DEFAULT_RESCHEDULE_AFTER_MS = 60_000;
 
 export interface RedisConfig {
   url: string;
@@ -112,6 +126,28 @@ export function durationMs(flag: string) {
     if (ms <= 0) throw new InvalidArgumentError(`${flag} must be positive; got "${value}"`);
     return ms;
   };
+}
+
+/** Like durationMs, but 0 is allowed (it means "never"). */
+export function durationOrZeroMs(flag: string) {
+  const positive = durationMs(flag);
+  return (value: string): number => (/^0+(\.0+)?(ms|s|m|h)?$/.test(value.trim()) ? 0 : positive(value));
+}
+
+/** `zone=a,gpu=true` → {zone: 'a', gpu: 'true'}, each key and value checked as Kubernetes checks labels. */
+export function parseAgentLabels(value: string): Record<string, string> {
+  const labels: Record<string, string> = {};
+  for (const pair of value.split(',').map((p) => p.trim()).filter(Boolean)) {
+    const eq = pair.indexOf('=');
+    if (eq < 0) throw new InvalidArgumentError(`--agent-labels takes key=value pairs separated by commas, e.g. zone=a,gpu=true; got "${pair}"`);
+    const key = pair.slice(0, eq).trim();
+    const label = pair.slice(eq + 1).trim();
+    const errors = [...qualifiedNameErrors(key).map((e) => `key "${key}": ${e}`), ...labelValueErrors(label).map((e) => `value "${label}": ${e}`)];
+    if (errors.length > 0) throw new InvalidArgumentError(`--agent-labels: ${errors.join('; ')}`);
+    if (key in labels) throw new InvalidArgumentError(`--agent-labels: key "${key}" is given twice`);
+    labels[key] = label;
+  }
+  return labels;
 }
 
 function listenAddress(value: string): { host: string; port: number } {
@@ -187,8 +223,18 @@ export function agentOptions(): Option[] {
     new Option('--liveness-grace <duration>', 'mark an agent Offline when its heartbeat is older than this (default: 3 heartbeat intervals)')
       .env('DOCKERLET_LIVENESS_GRACE')
       .argParser(durationMs('--liveness-grace')),
+    ...fleetOptions(),
     ...redisOptions(),
     ...kubeOptions(),
+  ];
+}
+
+/** A fleet (several agents, one store, shared status): placement by the scheduler. README "Fleet". */
+export function fleetOptions(): Option[] {
+  return [
+    new Option('--agent-labels <key=value,...>', "this agent's labels, matched by a Session's spec.agentSelector (e.g. zone=a,gpu=true)").env('DOCKERLET_AGENT_LABELS').argParser(parseAgentLabels),
+    new Option('--max-sessions <n>', 'the most Sessions the scheduler binds to this agent (default: unlimited)').env('DOCKERLET_MAX_SESSIONS').argParser(positiveInt('--max-sessions')),
+    new Option('--cordon', 'take no new Sessions (those bound here stay); like `dockerlet cordon`, for as long as the agent runs with it').env('DOCKERLET_CORDON').default(false),
   ];
 }
 
@@ -249,6 +295,10 @@ export interface RawAgentOptions extends RawCommonOptions {
   leaseNamespace: string;
   leaseName?: string;
   namespace?: string;
+  agentLabels?: Record<string, string>;
+  maxSessions?: number;
+  rescheduleAfter?: number;
+  cordon?: boolean | string;
 }
 
 export interface RawRedisOptions {
@@ -344,7 +394,17 @@ export function agentConfig(raw: RawAgentOptions & RawRedisOptions): AgentConfig
     gitPollIntervalMs: raw.gitPollInterval,
     pruneEmptyStore: truthy(raw.pruneEmptyStore),
     kubeLease: { namespace: raw.leaseNamespace, name: leaseName },
+    agentLabels: raw.agentLabels ?? {},
+    rescheduleAfterMs: raw.rescheduleAfter ?? DEFAULT_RESCHEDULE_AFTER_MS,
+    cordon: truthy(raw.cordon ?? false),
+    fleetFlags: [
+      ...(raw.agentLabels !== undefined ? ['--agent-labels'] : []),
+      ...(raw.maxSessions !== undefined ? ['--max-sessions'] : []),
+      ...(raw.rescheduleAfter !== undefined ? ['--reschedule-after'] : []),
+      ...(truthy(raw.cordon ?? false) ? ['--cordon'] : []),
+    ],
   };
+  if (raw.maxSessions !== undefined) config.maxSessions = raw.maxSessions;
   if (raw.kubeconfig) config.kubeconfig = resolve(raw.kubeconfig);
   if (raw.leaderLedger) config.leaderLedger = resolve(raw.leaderLedger);
   if (redis) config.redis = redis;

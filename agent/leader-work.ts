@@ -19,6 +19,8 @@ import type { EventRecorder } from '../reconciler/events.ts';
 import type { AgentConfig } from './config.ts';
 import type { DockerRuntime, EngineInfo } from '../controllers/runtime/docker-runtime.ts';
 import { startHeartbeat } from '../controllers/agent/heartbeat.ts';
+import { allocationOf } from '../controllers/scheduler/allocation.ts';
+import { assignedTo } from '../controllers/session/observe.ts';
 import type { ReplicaRegistry } from './leader/replicas.ts';
 
 export interface LeaderWorkDeps {
@@ -158,6 +160,12 @@ export function startLeaderWork(deps: LeaderWorkDeps, signal: AbortSignal): Lead
       signal,
       token: deps.token,
       replicas: () => replicasSeen,
+      placement: {
+        labels: config.agentLabels,
+        cordoned: config.cordon,
+        allocated: () => allocationOf(store.list().flatMap((e) => (e.object && assignedTo(e.object, config.agentName) ? [e.object] : []))),
+        ...(config.maxSessions !== undefined ? { maxSessions: config.maxSessions } : {}),
+      },
       ...(deps.source ? { source: deps.source } : {}),
     });
     await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));

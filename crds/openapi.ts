@@ -92,6 +92,8 @@ function toProblem(e: ErrorObject, root: unknown): FieldProblem {
       return problem.invalid(path, data, `must be ${boundText(e.keyword)} ${String(params.limit)}`);
     case 'maxItems':
       return problem.tooMany(path, Array.isArray(data) ? data.length : 0, Number(params.limit));
+    case 'maxProperties':
+      return problem.tooMany(path, isRecord(data) ? Object.keys(data).length : 0, Number(params.limit));
     case 'minItems':
       return problem.invalid(path, data, `must have at least ${String(params.limit)} items`);
     case 'format':

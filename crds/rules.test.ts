@@ -75,4 +75,18 @@ describe('cross-field rules', () => {
       'spec.volumes: Invalid value: "none": must be of type array',
     ]);
   });
+
+  it('refuses spec.agent together with spec.agentSelector', () => {
+    expect(problemsOf({ agent: 'host-a', agentSelector: { matchLabels: { zone: 'a' } } })).toEqual([
+      'spec.agentSelector: Forbidden: may not be set together with spec.agent (a pinned Session is never placed by the scheduler)',
+    ]);
+    expect(problemsOf({ agentSelector: { matchLabels: { zone: 'a', 'example.com/gpu': 'true', empty: '' } } })).toEqual([]);
+  });
+
+  it('refuses agentSelector entries that are not label keys and values', () => {
+    const problems = problemsOf({ agentSelector: { matchLabels: { 'bad key': 'a', zone: 'not ok' } } });
+    expect(problems).toHaveLength(2);
+    expect(problems[0]).toMatch(/^spec\.agentSelector\.matchLabels\[bad key\]: Invalid value: "bad key": name part must consist of alphanumeric/);
+    expect(problems[1]).toMatch(/^spec\.agentSelector\.matchLabels\.zone: Invalid value: "not ok": a valid label must be an empty string/);
+  });
 });

@@ -8,6 +8,7 @@
 // server): env names and volume names are unique (`x-kubernetes-list-type: map` keyed by name);
 // exactly one source per volume (`oneOf`).
 import type { SessionSpec } from './types.ts';
+import { labelValueErrors, qualifiedNameErrors } from './kube-names.ts';
 import { problem } from './problems.ts';
 import type { FieldProblem } from './problems.ts';
 
@@ -96,11 +97,38 @@ const reservedLabels: Rule<SessionSpec> = {
   },
 };
 
+// A pinned Session is never placed by the scheduler, so a selector beside the pin would be a
+// promise nobody keeps: say so rather than silently ignore one of the two.
+const agentOrSelector: Rule<SessionSpec> = {
+  id: 'agent-or-agent-selector',
+  check(spec) {
+    if (spec.agent === undefined || spec.agentSelector === undefined) return [];
+    return [problem.forbidden(['spec', 'agentSelector'], 'may not be set together with spec.agent (a pinned Session is never placed by the scheduler)')];
+  },
+};
+
+// Selector entries are compared with Agent labels, which --agent-labels checks as Kubernetes label
+// keys and values: an entry no agent could ever carry would leave the Session Unschedulable forever.
+const agentSelectorLabels: Rule<SessionSpec> = {
+  id: 'agent-selector-labels',
+  check(spec) {
+    return Object.entries(spec.agentSelector?.matchLabels ?? {}).flatMap(([key, value]) => {
+      const path = ['spec', 'agentSelector', 'matchLabels', key] as const;
+      const keyErrors = qualifiedNameErrors(key);
+      if (keyErrors.length > 0) return [problem.invalid(path, key, keyErrors.join('; '))];
+      const valueErrors = labelValueErrors(value);
+      return valueErrors.length > 0 ? [problem.invalid(path, value, valueErrors.join('; '))] : [];
+    });
+  },
+};
+
 export const SESSION_RULES: readonly Rule<SessionSpec>[] = [
   mountsNameVolumes,
   hostPortsUnique,
   mountPathsUnique,
   reservedLabels,
+  agentOrSelector,
+  agentSelectorLabels,
 ];
 
 export function checkSessionRules(spec: SessionSpec): FieldProblem[] {

@@ -47,6 +47,8 @@ export const DESIRED_STATES = ['Running', 'Stopped'] as const;
 export type DesiredState = GenSession.DesiredState;
 
 export type SessionSpec = GenSession.SessionSpec;
+export type AgentSelector = GenSession.AgentSelector;
+export type SessionBinding = GenSession.SessionBinding;
 
 export const SESSION_PHASES = ['Pending', 'Creating', 'Running', 'Stopped', 'Failed', 'Terminating'] as const;
 export type SessionPhase = GenSession.SessionPhase;
@@ -64,6 +66,7 @@ export const AGENT_STATES = ['Online', 'Offline'] as const;
 export type AgentState = GenAgent.AgentState;
 export type AgentSpec = GenAgent.AgentSpec;
 export type AgentCapacity = GenAgent.AgentCapacity;
+export type AgentAllocated = GenAgent.AgentAllocated;
 export type AgentSource = GenAgent.AgentSource;
 export type AgentStatus = GenAgent.AgentStatus;
 

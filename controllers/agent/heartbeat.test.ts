@@ -52,6 +52,25 @@ describe('heartbeat', () => {
     expect(isRfc3339(record.lastHeartbeatTime)).toBe(true);
   });
 
+  it('reports labels, the session cap, what is bound here and a cordon; a later run without them drops them', async () => {
+    const allocated = { nanoCpus: 1_500_000_000, memoryBytes: 3 << 29, sessions: 3 };
+    const o = options({ placement: { labels: { zone: 'a', gpu: 'true' }, maxSessions: 10, cordoned: true, allocated: () => allocated } });
+    await beat(o);
+    expect(o.store.get('host-a')).toMatchObject({
+      labels: { zone: 'a', gpu: 'true' },
+      capacity: { cpus: 4, memoryBytes: 8 << 30, sessions: 10 },
+      allocated,
+      unschedulable: true,
+    });
+    // Restarted without --agent-labels, --max-sessions and --cordon, engine not reachable yet.
+    await beat(options({ store: o.store, engine: () => undefined, placement: { labels: {}, cordoned: false, allocated: () => ({ nanoCpus: 0, memoryBytes: 0, sessions: 0 }) } }));
+    const record = o.store.get('host-a')!;
+    expect(record.labels).toBeUndefined();
+    expect(record.unschedulable).toBeUndefined();
+    expect(record.capacity).toEqual({ cpus: 4, memoryBytes: 8 << 30 });
+    expect(record.allocated).toEqual({ nanoCpus: 0, memoryBytes: 0, sessions: 0 });
+  });
+
   it("writes the store's source report on every beat, and drops a stale one when there is none", async () => {
     const source = { kind: 'git' as const, url: 'file:///srv/s.git', path: 's', lastAppliedRevision: 'abc123', lastFetchTime: at(START) };
     const o = options({ source: () => source });

@@ -3,7 +3,7 @@
 // derives it from the beat's age (FIELD-NOTES row 4: a beat that did not set state left an agent
 // stuck Offline after a restart).
 import type { Logger } from 'pino';
-import type { AgentSource, AgentStatus } from '../../crds/types.ts';
+import type { AgentAllocated, AgentSource, AgentStatus } from '../../crds/types.ts';
 import type { StatusStore } from '../../reconciler/store.ts';
 import type { Clock } from '../../reconciler/clock.ts';
 import { getCondition, READY, setCondition } from '../../reconciler/conditions.ts';
@@ -27,10 +27,23 @@ export interface HeartbeatOptions {
   replicas?: () => string[];
   /** The desired-state source's progress (Git stores: revision applied, last error). */
   source?: () => AgentSource | undefined;
+  /** What the scheduler places by (README "Fleet"): --agent-labels, --max-sessions, --cordon, and what is bound here. */
+  placement?: PlacementReport;
+}
+
+export interface PlacementReport {
+  labels: Record<string, string>;
+  maxSessions?: number;
+  cordoned: boolean;
+  /** The Sessions bound (or pinned) to this agent, and the sum of their limits. */
+  allocated: () => AgentAllocated;
 }
 
 /** The fields a beat owns. Everything else in the record (conditions of other owners) is kept. */
-type OwnedFields = Pick<AgentStatus, 'state' | 'lastHeartbeatTime' | 'leader' | 'fencingToken' | 'replicas' | 'engineVersion' | 'capacity' | 'activeSessions' | 'source'>;
+type OwnedFields = Pick<
+  AgentStatus,
+  'state' | 'lastHeartbeatTime' | 'leader' | 'fencingToken' | 'replicas' | 'engineVersion' | 'capacity' | 'activeSessions' | 'source' | 'labels' | 'allocated' | 'unschedulable'
+>;
 
 /**
  * The record after one beat, built on the stored one (`previous`): a read-modify-write, so
@@ -52,13 +65,26 @@ export function agentStatus(options: HeartbeatOptions, previous?: AgentStatus): 
   // Without a lease there is no token; a predecessor's would be a lie.
   if (token !== undefined) owned.fencingToken = token;
   if (source !== undefined) owned.source = source;
+  const placement = options.placement;
   // An engine not (yet) reachable says nothing new about it: the last known values stay.
   if (engine) {
     owned.engineVersion = engine.version;
     owned.capacity = { cpus: engine.cpus, memoryBytes: engine.memoryBytes };
   }
-  // A store without a source report (a directory) must not keep a Git store's report from an earlier run.
-  const { fencingToken: _dropped, source: _previousSource, ...kept } = previous ?? {};
+  const sessionsCap = placement?.maxSessions;
+  if (sessionsCap !== undefined) owned.capacity = { ...(owned.capacity ?? previous?.capacity), sessions: sessionsCap };
+  else if (!engine && previous?.capacity) {
+    // A cap from an earlier run with --max-sessions is not this run's.
+    const { sessions: _cap, ...capacity } = previous.capacity;
+    owned.capacity = capacity;
+  }
+  if (placement) {
+    if (Object.keys(placement.labels).length > 0) owned.labels = { ...placement.labels };
+    owned.allocated = placement.allocated();
+    if (placement.cordoned) owned.unschedulable = true;
+  }
+  // What this run does not report (a Git store's source, labels, a cordon) must not linger from an earlier one.
+  const { fencingToken: _dropped, source: _previousSource, labels: _labels, unschedulable: _cordon, ...kept } = previous ?? {};
   const next: AgentStatus = { ...kept, ...owned };
   const conditions = readyAfterBeat(previous?.conditions, options.intervalMs, now);
   if (conditions !== undefined) next.conditions = conditions;

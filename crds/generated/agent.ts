@@ -33,14 +33,40 @@ export interface AgentStatus {
    */
   replicas?: string[];
   engineVersion?: string;
+  /**
+   * Labels from --agent-labels, matched by a Session's spec.agentSelector.
+   */
+  labels?: {
+    [k: string]: string;
+  };
   capacity?: AgentCapacity;
+  allocated?: AgentAllocated;
+  /**
+   * The agent was started with --cordon (no new bindings).
+   */
+  unschedulable?: boolean;
   activeSessions?: number;
   source?: AgentSource;
   conditions?: Condition[];
 }
+/**
+ * What the engine reports (CPUs, memory) and --max-sessions.
+ */
 export interface AgentCapacity {
   cpus?: number;
   memoryBytes?: number;
+  /**
+   * --max-sessions; absent when unlimited.
+   */
+  sessions?: number;
+}
+/**
+ * The Sessions bound to this agent (or pinned to it), and the sum of their limits.
+ */
+export interface AgentAllocated {
+  nanoCpus?: number;
+  memoryBytes?: number;
+  sessions?: number;
 }
 /**
  * Where this agent's desired state comes from, and how far it got (Git stores).

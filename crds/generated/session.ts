@@ -61,9 +61,10 @@ export interface SessionSpec {
   imagePullPolicy?: ImagePullPolicy;
   state?: DesiredState;
   /**
-   * Name of the Agent that runs this Session. Unset means any agent that claims unassigned Sessions.
+   * Pins the Session to this Agent. It is never moved elsewhere, even when that agent is Offline. Unset means the fleet's scheduler places it (or, with one agent and no shared status, that agent runs it).
    */
   agent?: string;
+  agentSelector?: AgentSelector;
   /**
    * Extra labels on the container. Keys under dockerlet.dev/ are reserved.
    */
@@ -123,8 +124,17 @@ export interface ResourceSpec {
    */
   memory?: string;
 }
+/**
+ * Places the Session only on an Agent whose status.labels (from --agent-labels) include every entry of matchLabels. Not together with spec.agent.
+ */
+export interface AgentSelector {
+  matchLabels?: {
+    [k: string]: string;
+  };
+}
 export interface SessionStatus {
   phase?: SessionPhase;
+  binding?: SessionBinding;
   agent?: string;
   /**
    * The container's ID; with --runtime swarm, the Session's service ID.
@@ -148,6 +158,24 @@ export interface SessionStatus {
   endpoints?: string[];
   message?: string;
   conditions?: Condition[];
+}
+/**
+ * Which agent runs the Session: decided by the fleet's scheduler (never written to spec), each decision conditional on the one it read. An agent runs only what is bound to it (or pinned with spec.agent); the epoch grows with every move, and a container labelled with a lower epoch than a binding elsewhere is removed.
+ */
+export interface SessionBinding {
+  /**
+   * The Agent the Session is bound to.
+   */
+  agent: string;
+  /**
+   * 1 for the first binding, one more for every move; containers carry it as the label dockerlet.dev/epoch.
+   */
+  epoch: number;
+  time?: string;
+  /**
+   * Why: Bound (placed), Pinned (spec.agent), Rescheduled (its agent was Offline), Drained (dockerlet drain).
+   */
+  reason?: string;
 }
 export interface Condition {
   type: string;

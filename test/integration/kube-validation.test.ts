@@ -56,6 +56,22 @@ const FIXTURES: Fixture[] = [
     spec: { image: 'x', labels: { 'dockerlet.dev/uid': 'mine', team: 'a' } },
     rejected: { path: 'spec.labels', rule: 'reserved-label-prefix' },
   },
+  { name: 'agent-selector', spec: { image: 'x', agentSelector: { matchLabels: { zone: 'a', 'example.com/gpu': 'true' } } } },
+  {
+    name: 'agent-and-selector',
+    spec: { image: 'x', agent: 'host-a', agentSelector: { matchLabels: { zone: 'a' } } },
+    rejected: { path: 'spec.agentSelector', rule: 'agent-or-agent-selector' },
+  },
+  {
+    name: 'selector-bad-key',
+    spec: { image: 'x', agentSelector: { matchLabels: { 'bad key': 'a' } } },
+    rejected: { path: 'spec.agentSelector.matchLabels', rule: 'agent-selector-labels' },
+  },
+  {
+    name: 'selector-bad-value',
+    spec: { image: 'x', agentSelector: { matchLabels: { zone: 'not ok' } } },
+    rejected: { path: 'spec.agentSelector.matchLabels', rule: 'agent-selector-labels' },
+  },
 ];
 
 describe('Session validation at apply time (real API server) matches the agent', () => {

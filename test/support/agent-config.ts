@@ -28,6 +28,10 @@ export async function inProcessAgentConfig(world: AgentWorld, overrides: Partial
     renewDeadlineMs: 10_000,
     retryPeriodMs: 2_000,
     livenessGraceMs: 3_000,
+    agentLabels: {},
+    rescheduleAfterMs: 60_000,
+    cordon: false,
+    fleetFlags: [],
     ...overrides,
   };
 }
