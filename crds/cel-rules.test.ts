@@ -20,7 +20,7 @@ describe('CEL mirrors of the cross-field rules', () => {
 
   it('keeps every CEL rule guarded against absent optional fields', () => {
     for (const { rule } of celRules()) {
-      const fields = [...rule.matchAll(/self\.(mounts|volumes|ports|labels)\b/g)].map((m) => m[1]);
+      const fields = [...rule.matchAll(/self\.(mounts|volumes|ports|labels|env|networks|devices|ulimits|tmpfs)\b/g)].map((m) => m[1]);
       for (const field of new Set(fields)) expect(rule, `rule uses self.${field}`).toMatch(new RegExp(`has\\(self\\.${field}\\)`));
     }
   });

@@ -66,6 +66,60 @@ describe('cross-field rules', () => {
     ]);
   });
 
+  it('takes an env value from value or valueFrom, not both', () => {
+    expect(
+      problemsOf({
+        env: [
+          { name: 'A', valueFrom: { file: '/run/secrets/a' } },
+          { name: 'B', value: '', valueFrom: { file: '/run/secrets/b' } },
+          { name: 'C', value: 'x', valueFrom: { file: '/run/secrets/c' } },
+        ],
+      }),
+    ).toEqual(['spec.env[2].value: Invalid value: "x": set value or valueFrom, not both']);
+  });
+
+  it('keeps the host and none networks alone', () => {
+    expect(problemsOf({ networks: ['host'] })).toEqual([]);
+    expect(problemsOf({ networks: ['front', 'back'] })).toEqual([]);
+    expect(problemsOf({ networks: ['front', 'none'] })).toEqual([
+      'spec.networks[1]: Invalid value: "none": the network none must be the only entry of spec.networks',
+    ]);
+  });
+
+  it('rejects two devices at one container path (containerPath defaults to hostPath)', () => {
+    expect(
+      problemsOf({
+        devices: [{ hostPath: '/dev/fuse' }, { hostPath: '/dev/null', containerPath: '/dev/fuse' }, { hostPath: '/dev/zero', containerPath: '/dev/z' }],
+      }),
+    ).toEqual(['spec.devices[1].containerPath: Duplicate value: "/dev/fuse": already used by spec.devices[0]']);
+  });
+
+  it('keeps a soft ulimit within its hard one, -1 being unlimited', () => {
+    expect(
+      problemsOf({
+        ulimits: [
+          { name: 'nofile', soft: 1024, hard: 4096 },
+          { name: 'core', soft: -1, hard: -1 },
+          { name: 'nproc', soft: 10, hard: 5 },
+          { name: 'stack', soft: -1, hard: 8192 },
+        ],
+      }),
+    ).toEqual([
+      'spec.ulimits[2].soft: Invalid value: 10: must not exceed hard (5); -1 is unlimited',
+      'spec.ulimits[3].soft: Invalid value: -1: must not exceed hard (8192); -1 is unlimited',
+    ]);
+  });
+
+  it('rejects a tmpfs on a path that spec.mounts uses', () => {
+    expect(
+      problemsOf({
+        volumes: [{ name: 'a', emptyDir: {} }],
+        mounts: [{ name: 'a', mountPath: '/data' }],
+        tmpfs: [{ mountPath: '/tmp' }, { mountPath: '/data/' }],
+      }),
+    ).toEqual(['spec.tmpfs[1].mountPath: Duplicate value: "/data/": already mounted by spec.mounts[0]']);
+  });
+
   it('reports rule problems together with unknown fields, but not on a spec with wrong types', () => {
     expect(problemsOf({ imagee: 'y', mounts: [{ name: 'data', mountPath: '/data' }] })).toEqual([
       'spec.imagee: unknown field "imagee"',

@@ -67,7 +67,7 @@ const mountPathsUnique: Rule<SessionSpec> = {
   check(spec) {
     const seen = new Map<string, number>();
     return (spec.mounts ?? []).flatMap((m, i) => {
-      const path = m.mountPath.replace(/(.)\/+$/, '$1');
+      const path = trimSlashes(m.mountPath);
       const first = seen.get(path);
       if (first === undefined) {
         seen.set(path, i);
@@ -122,6 +122,79 @@ const agentSelectorLabels: Rule<SessionSpec> = {
   },
 };
 
+// The schema defaults `value` to "", so a file-sourced entry has value "" too; only a non-empty
+// value next to valueFrom is two sources for one variable.
+const envOneSource: Rule<SessionSpec> = {
+  id: 'env-value-or-value-from',
+  check(spec) {
+    return (spec.env ?? []).flatMap((e, i) =>
+      e.valueFrom !== undefined && (e.value ?? '') !== ''
+        ? [problem.invalid(['spec', 'env', i, 'value'], e.value, 'set value or valueFrom, not both')]
+        : [],
+    );
+  },
+};
+
+// "host" shares the host's network namespace and "none" has none: the engine cannot attach a
+// container in either mode to another network as well.
+const SPECIAL_NETWORKS: ReadonlySet<string> = new Set(['host', 'none']);
+const specialNetworkAlone: Rule<SessionSpec> = {
+  id: 'special-network-alone',
+  check(spec) {
+    const networks = spec.networks ?? [];
+    if (networks.length <= 1) return [];
+    return networks.flatMap((n, i) =>
+      SPECIAL_NETWORKS.has(n) ? [problem.invalid(['spec', 'networks', i], n, `the network ${n} must be the only entry of spec.networks`)] : [],
+    );
+  },
+};
+
+// The engine refuses two devices at one container path only when it starts the container.
+const devicePathsUnique: Rule<SessionSpec> = {
+  id: 'device-path-unique',
+  check(spec) {
+    const seen = new Map<string, number>();
+    return (spec.devices ?? []).flatMap((d, i) => {
+      const path = d.containerPath ?? d.hostPath;
+      const first = seen.get(path);
+      if (first === undefined) {
+        seen.set(path, i);
+        return [];
+      }
+      return [problem.duplicate(['spec', 'devices', i, 'containerPath'], path, `already used by spec.devices[${first}]`)];
+    });
+  },
+};
+
+// setrlimit(2) fails with EINVAL when soft > hard, at container start: say so at apply time.
+const ulimitSoftWithinHard: Rule<SessionSpec> = {
+  id: 'ulimit-soft-within-hard',
+  check(spec) {
+    return (spec.ulimits ?? []).flatMap((u, i) => {
+      if (u.hard === -1 || (u.soft >= 0 && u.soft <= u.hard)) return [];
+      return [problem.invalid(['spec', 'ulimits', i, 'soft'], u.soft, `must not exceed hard (${u.hard}); -1 is unlimited`)];
+    });
+  },
+};
+
+// A tmpfs on a path that spec.mounts also uses is a "Duplicate mount point" at create.
+const tmpfsPathFree: Rule<SessionSpec> = {
+  id: 'tmpfs-path-free',
+  check(spec) {
+    const mounted = new Map((spec.mounts ?? []).map((m, i) => [trimSlashes(m.mountPath), i]));
+    return (spec.tmpfs ?? []).flatMap((t, i) => {
+      const other = mounted.get(trimSlashes(t.mountPath));
+      return other === undefined
+        ? []
+        : [problem.duplicate(['spec', 'tmpfs', i, 'mountPath'], t.mountPath, `already mounted by spec.mounts[${other}]`)];
+    });
+  },
+};
+
+function trimSlashes(path: string): string {
+  return path.replace(/(.)\/+$/, '$1');
+}
+
 export const SESSION_RULES: readonly Rule<SessionSpec>[] = [
   mountsNameVolumes,
   hostPortsUnique,
@@ -129,6 +202,11 @@ export const SESSION_RULES: readonly Rule<SessionSpec>[] = [
   reservedLabels,
   agentOrSelector,
   agentSelectorLabels,
+  envOneSource,
+  specialNetworkAlone,
+  devicePathsUnique,
+  ulimitSoftWithinHard,
+  tmpfsPathFree,
 ];
 
 export function checkSessionRules(spec: SessionSpec): FieldProblem[] {

@@ -38,6 +38,13 @@ export type VolumeSpec = GenSession.VolumeSpec;
 export type EmptyDirVolumeSource = GenSession.EmptyDirVolumeSource;
 export type MountSpec = GenSession.MountSpec;
 export type ResourceSpec = GenSession.ResourceSpec;
+export type EnvVarSource = GenSession.EnvVarSource;
+export type CapabilitiesSpec = GenSession.CapabilitiesSpec;
+export type DeviceSpec = GenSession.DeviceSpec;
+export type GpuSpec = GenSession.GpuSpec;
+export type LoggingSpec = GenSession.LoggingSpec;
+export type UlimitSpec = GenSession.UlimitSpec;
+export type TmpfsSpec = GenSession.TmpfsSpec;
 
 export const RESTART_POLICIES = ['Always', 'OnFailure', 'Never'] as const;
 export type RestartPolicy = GenSession.RestartPolicy;

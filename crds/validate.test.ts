@@ -228,6 +228,66 @@ describe('validateObject: schema', () => {
     ]);
   });
 
+  it('accepts the session-grade container fields and defaults device permissions', () => {
+    const result = validateObject(
+      session({
+        image: 'x',
+        user: '1000:1000',
+        workingDir: '/home/app',
+        hostname: 'desk-1.example',
+        shmSize: '1Gi',
+        networks: ['front', 'back'],
+        capabilities: { add: ['NET_ADMIN', 'SYS_PTRACE'], drop: ['ALL'] },
+        devices: [{ hostPath: '/dev/fuse' }, { hostPath: '/dev/dri/renderD128', containerPath: '/dev/dri/renderD128', permissions: 'rw' }],
+        gpus: { count: 1 },
+        env: [{ name: 'TOKEN', valueFrom: { file: '/run/secrets/token' } }],
+        stopSignal: 'SIGINT',
+        stopGracePeriodSeconds: 30,
+        logging: { driver: 'json-file', options: { 'max-size': '10m' } },
+        ulimits: [{ name: 'nofile', soft: 1024, hard: 4096 }],
+        readOnlyRootFilesystem: true,
+        tmpfs: [{ mountPath: '/tmp', sizeLimit: '64Mi', mode: 0o1777 }],
+      }),
+    );
+    expect(result.ok ? [] : result.problems.map((p) => p.message)).toEqual([]);
+    const spec = result.ok && result.object.kind === 'Session' ? result.object.spec : undefined;
+    expect(spec?.devices?.map((d) => d.permissions)).toEqual(['rwm', 'rw']);
+    expect(spec?.env).toEqual([{ name: 'TOKEN', value: '', valueFrom: { file: '/run/secrets/token' } }]);
+  });
+
+  it('names the field of a bad session-grade value', () => {
+    const result = validateObject(
+      session({
+        image: 'x',
+        user: 'root user',
+        workingDir: 'relative',
+        hostname: 'Bad_Host',
+        shmSize: '1GB',
+        networks: ['a', 'a'],
+        capabilities: { add: ['CAP_NET_ADMIN', 'ALL'] },
+        devices: [{ hostPath: '/dev/fuse', permissions: 'wr' }],
+        gpus: { count: 1, all: true },
+        stopSignal: 'sigterm',
+        ulimits: [{ name: 'files', soft: 1, hard: 1 }],
+        tmpfs: [{ mountPath: '/tmp', mode: 4096 }],
+      }),
+    );
+    expect(messages(result)).toEqual([
+      'spec.networks[1]: Duplicate value: "a": items of a set must be unique',
+      'spec.user: Invalid value: "root user": must match pattern "^[A-Za-z0-9_][A-Za-z0-9_.-]*(:[A-Za-z0-9_][A-Za-z0-9_.-]*)?$"',
+      'spec.workingDir: Invalid value: "relative": must match pattern "^/"',
+      'spec.hostname: Invalid value: "Bad_Host": must match pattern "^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"',
+      'spec.shmSize: Invalid value: "1GB": must match pattern "^[0-9]+(\\.[0-9]+)?([KMGTPE]i|[kMGTPE])?$"',
+      expect.stringMatching(/^spec\.capabilities\.add\[0\]: Unsupported value: "CAP_NET_ADMIN": supported values: "AUDIT_CONTROL", /),
+      expect.stringMatching(/^spec\.capabilities\.add\[1\]: Unsupported value: "ALL": /),
+      'spec.devices[0].permissions: Invalid value: "wr": must match pattern "^r?w?m?$"',
+      'spec.gpus: Invalid value: "object": must set exactly one of count, all, but sets count and all',
+      'spec.stopSignal: Invalid value: "sigterm": must match pattern "^((SIG)?[A-Z][A-Z0-9]*(\\+[0-9]+)?|[0-9]+)$"',
+      expect.stringMatching(/^spec\.ulimits\[0\]\.name: Unsupported value: "files": supported values: "core", /),
+      'spec.tmpfs[0].mode: Invalid value: 4096: must be less than or equal to 4095',
+    ]);
+  });
+
   it('prefixes every message with the source', () => {
     const result = validateObject(session({ image: 'x', imagee: 'y' }), { source: 'sessions/web.yaml' });
     expect(result).toEqual({

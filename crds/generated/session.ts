@@ -71,10 +71,75 @@ export interface SessionSpec {
   labels?: {
     [k: string]: string;
   };
+  /**
+   * User (and group) the process runs as: "1000", "1000:1000" or a name the image knows. Default: the image's USER.
+   */
+  user?: string;
+  /**
+   * Working directory of the process. Default: the image's WORKDIR.
+   */
+  workingDir?: string;
+  /**
+   * The container's hostname. Default: the engine's (the short container ID).
+   */
+  hostname?: string;
+  /**
+   * Size of /dev/shm, e.g. "1Gi" (browsers need more than the engine's 64Mi).
+   */
+  shmSize?: string;
+  /**
+   * Names of existing engine networks to attach; the first is the primary one. Default the engine's bridge. A missing network keeps the Session Pending (NetworkNotFound) until it exists.
+   *
+   * @maxItems 16
+   */
+  networks?: string[];
+  capabilities?: CapabilitiesSpec;
+  /**
+   * Host devices made available in the container.
+   *
+   * @maxItems 64
+   */
+  devices?: DeviceSpec[];
+  gpus?: GpuSpec;
+  /**
+   * Signal that asks the process to stop, e.g. "SIGINT". Default: the image's STOPSIGNAL, else SIGTERM.
+   */
+  stopSignal?: string;
+  /**
+   * Seconds between the stop signal and SIGKILL. Default the agent's --stop-timeout.
+   */
+  stopGracePeriodSeconds?: number;
+  logging?: LoggingSpec;
+  /**
+   * Resource limits (setrlimit) of the process; -1 means unlimited.
+   *
+   * @maxItems 16
+   */
+  ulimits?: UlimitSpec[];
+  /**
+   * Mount the container's root filesystem read-only (use tmpfs or mounts for what it writes).
+   */
+  readOnlyRootFilesystem?: boolean;
+  /**
+   * Scratch tmpfs mounts that live as long as the container.
+   *
+   * @maxItems 32
+   */
+  tmpfs?: TmpfsSpec[];
 }
 export interface EnvVar {
   name: string;
   value?: string;
+  valueFrom?: EnvVarSource;
+}
+/**
+ * Read the value from a file on the agent's host (e.g. a mounted secret) each reconcile; the value never appears in status, logs, labels or Events, only its sha256 feeds the config hash, so a changed file recreates the container.
+ */
+export interface EnvVarSource {
+  /**
+   * Absolute path on the agent's host; the whole content is the value (a trailing newline included).
+   */
+  file: string;
 }
 export interface PortSpec {
   containerPort: number;
@@ -131,6 +196,159 @@ export interface AgentSelector {
   matchLabels?: {
     [k: string]: string;
   };
+}
+/**
+ * Linux capabilities added to or dropped from the engine's default set, named without the CAP_ prefix.
+ */
+export interface CapabilitiesSpec {
+  /**
+   * @maxItems 64
+   */
+  add?: (
+    | 'AUDIT_CONTROL'
+    | 'AUDIT_READ'
+    | 'AUDIT_WRITE'
+    | 'BLOCK_SUSPEND'
+    | 'BPF'
+    | 'CHECKPOINT_RESTORE'
+    | 'CHOWN'
+    | 'DAC_OVERRIDE'
+    | 'DAC_READ_SEARCH'
+    | 'FOWNER'
+    | 'FSETID'
+    | 'IPC_LOCK'
+    | 'IPC_OWNER'
+    | 'KILL'
+    | 'LEASE'
+    | 'LINUX_IMMUTABLE'
+    | 'MAC_ADMIN'
+    | 'MAC_OVERRIDE'
+    | 'MKNOD'
+    | 'NET_ADMIN'
+    | 'NET_BIND_SERVICE'
+    | 'NET_BROADCAST'
+    | 'NET_RAW'
+    | 'PERFMON'
+    | 'SETFCAP'
+    | 'SETGID'
+    | 'SETPCAP'
+    | 'SETUID'
+    | 'SYS_ADMIN'
+    | 'SYS_BOOT'
+    | 'SYS_CHROOT'
+    | 'SYS_MODULE'
+    | 'SYS_NICE'
+    | 'SYS_PACCT'
+    | 'SYS_PTRACE'
+    | 'SYS_RAWIO'
+    | 'SYS_RESOURCE'
+    | 'SYS_TIME'
+    | 'SYS_TTY_CONFIG'
+    | 'SYSLOG'
+    | 'WAKE_ALARM'
+  )[];
+  /**
+   * @maxItems 64
+   */
+  drop?: (
+    | 'AUDIT_CONTROL'
+    | 'AUDIT_READ'
+    | 'AUDIT_WRITE'
+    | 'BLOCK_SUSPEND'
+    | 'BPF'
+    | 'CHECKPOINT_RESTORE'
+    | 'CHOWN'
+    | 'DAC_OVERRIDE'
+    | 'DAC_READ_SEARCH'
+    | 'FOWNER'
+    | 'FSETID'
+    | 'IPC_LOCK'
+    | 'IPC_OWNER'
+    | 'KILL'
+    | 'LEASE'
+    | 'LINUX_IMMUTABLE'
+    | 'MAC_ADMIN'
+    | 'MAC_OVERRIDE'
+    | 'MKNOD'
+    | 'NET_ADMIN'
+    | 'NET_BIND_SERVICE'
+    | 'NET_BROADCAST'
+    | 'NET_RAW'
+    | 'PERFMON'
+    | 'SETFCAP'
+    | 'SETGID'
+    | 'SETPCAP'
+    | 'SETUID'
+    | 'SYS_ADMIN'
+    | 'SYS_BOOT'
+    | 'SYS_CHROOT'
+    | 'SYS_MODULE'
+    | 'SYS_NICE'
+    | 'SYS_PACCT'
+    | 'SYS_PTRACE'
+    | 'SYS_RAWIO'
+    | 'SYS_RESOURCE'
+    | 'SYS_TIME'
+    | 'SYS_TTY_CONFIG'
+    | 'SYSLOG'
+    | 'WAKE_ALARM'
+    | 'ALL'
+  )[];
+}
+export interface DeviceSpec {
+  hostPath: string;
+  /**
+   * Where it appears in the container. Default hostPath.
+   */
+  containerPath?: string;
+  /**
+   * cgroup device permissions: a subset of "rwm" in that order (read, write, mknod).
+   */
+  permissions?: string;
+}
+/**
+ * GPUs for the container (engine DeviceRequests, driver chosen by the engine, capability "gpu"); exactly one of count and all.
+ */
+export interface GpuSpec {
+  count?: number;
+  all?: true;
+}
+/**
+ * The engine's logging driver for this container and its options.
+ */
+export interface LoggingSpec {
+  driver: string;
+  options?: {
+    [k: string]: string;
+  };
+}
+export interface UlimitSpec {
+  name:
+    | 'core'
+    | 'cpu'
+    | 'data'
+    | 'fsize'
+    | 'locks'
+    | 'memlock'
+    | 'msgqueue'
+    | 'nice'
+    | 'nofile'
+    | 'nproc'
+    | 'rss'
+    | 'rtprio'
+    | 'rttime'
+    | 'sigpending'
+    | 'stack';
+  soft: number;
+  hard: number;
+}
+export interface TmpfsSpec {
+  mountPath: string;
+  sizeLimit?: string;
+  /**
+   * Permission bits, e.g. 0o1777 in YAML (1023). Default the engine's (1777).
+   */
+  mode?: number;
 }
 export interface SessionStatus {
   phase?: SessionPhase;
