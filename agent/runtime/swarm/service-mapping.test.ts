@@ -3,6 +3,7 @@ import type { Session } from '../../../crds/types.ts';
 import { desiredContainer } from '../../../controllers/session/desired.ts';
 import { LABELS } from '../../../controllers/session/labels.ts';
 import type { RawService, RawTask } from './service-mapping.ts';
+import { swarmSpecProblems } from './service-support.ts';
 import {
   RUNTIME_LABEL,
   engineRestartPolicyOf,
@@ -66,6 +67,56 @@ describe('service mapping', () => {
     expect(spec.TaskTemplate?.Resources).toEqual({ Limits: { NanoCPUs: 250_000_000, MemoryBytes: 32 * 1024 * 1024 } });
     expect(spec.TaskTemplate?.RestartPolicy).toEqual({ Condition: 'on-failure' });
     expect(spec.EndpointSpec?.Ports).toEqual([{ Protocol: 'tcp', TargetPort: 80, PublishedPort: 8080, PublishMode: 'host' }]);
+  });
+
+  it('maps the session-grade fields Swarm has a place for; /dev/shm becomes a tmpfs of shmSize', () => {
+    const request = desiredContainer(
+      {
+        ...session,
+        spec: {
+          image: 'x',
+          user: '1000:1000',
+          workingDir: '/w',
+          hostname: 'desk',
+          shmSize: '256Mi',
+          networks: ['overlay-a', 'overlay-b'],
+          capabilities: { add: ['NET_ADMIN'], drop: ['ALL'] },
+          stopSignal: 'SIGINT',
+          stopGracePeriodSeconds: 30,
+          logging: { driver: 'json-file', options: { 'max-size': '1m' } },
+          ulimits: [{ name: 'nofile', soft: 1024, hard: 2048 }],
+          readOnlyRootFilesystem: true,
+          tmpfs: [{ mountPath: '/run', sizeLimit: '1Mi', mode: 0o700 }],
+        },
+      },
+      'a',
+    );
+    const spec = toServiceSpec(request, 10);
+    expect(spec.TaskTemplate?.ContainerSpec).toMatchObject({
+      User: '1000:1000',
+      Dir: '/w',
+      Hostname: 'desk',
+      StopSignal: 'SIGINT',
+      StopGracePeriod: 30_000_000_000,
+      ReadOnly: true,
+      CapabilityAdd: ['NET_ADMIN'],
+      CapabilityDrop: ['ALL'],
+      Ulimits: [{ Name: 'nofile', Soft: 1024, Hard: 2048 }],
+      Mounts: [
+        { Type: 'tmpfs', Target: '/run', ReadOnly: false, TmpfsOptions: { SizeBytes: 1024 * 1024, Mode: 0o700 } },
+        { Type: 'tmpfs', Target: '/dev/shm', ReadOnly: false, TmpfsOptions: { SizeBytes: 256 * 1024 * 1024 } },
+      ],
+    });
+    expect(spec.TaskTemplate?.LogDriver).toEqual({ Name: 'json-file', Options: { 'max-size': '1m' } });
+    expect(spec.TaskTemplate?.Networks).toEqual([{ Target: 'overlay-a' }, { Target: 'overlay-b' }]);
+  });
+
+  it('refuses devices and GPUs, naming the field and the runtime', () => {
+    expect(swarmSpecProblems({ image: 'x', user: '1000' })).toEqual([]);
+    expect(swarmSpecProblems({ image: 'x', devices: [{ hostPath: '/dev/fuse' }], gpus: { count: 1 } }).map((p) => p.message)).toEqual([
+      'spec.devices: Forbidden: not supported with --runtime swarm: a Swarm service cannot map host devices; run the Session on an agent with --runtime docker',
+      'spec.gpus: Forbidden: not supported with --runtime swarm: Swarm offers GPUs as generic node resources, not device requests; run the Session on an agent with --runtime docker',
+    ]);
   });
 
   it('names services within Swarm limits, unique per full name', () => {

@@ -42,8 +42,18 @@ export interface RawServiceSpec {
       Env?: string[];
       Mounts?: RawMount[];
       StopGracePeriod?: number;
+      User?: string;
+      Dir?: string;
+      Hostname?: string;
+      StopSignal?: string;
+      ReadOnly?: boolean;
+      CapabilityAdd?: string[];
+      CapabilityDrop?: string[];
+      Ulimits?: Array<{ Name: string; Soft: number; Hard: number }>;
     };
     Resources?: { Limits?: { NanoCPUs?: number; MemoryBytes?: number } };
+    LogDriver?: { Name: string; Options?: Record<string, string> };
+    Networks?: Array<{ Target: string }>;
     RestartPolicy?: { Condition?: string; MaxAttempts?: number; Delay?: number };
     ForceUpdate?: number;
   };
@@ -56,7 +66,7 @@ interface RawMount {
   Source?: string;
   Target: string;
   ReadOnly?: boolean;
-  TmpfsOptions?: { SizeBytes?: number };
+  TmpfsOptions?: { SizeBytes?: number; Mode?: number };
 }
 
 interface RawPortConfig {
@@ -147,8 +157,38 @@ export function engineRestartPolicyOf(restart: { Condition?: string; MaxAttempts
 function toMount(mount: MountRequest): RawMount {
   const raw: RawMount = { Type: mount.type, Target: mount.target, ReadOnly: mount.readOnly };
   if (mount.source !== undefined) raw.Source = mount.source;
-  if (mount.type === 'tmpfs' && mount.tmpfsSizeBytes !== undefined) raw.TmpfsOptions = { SizeBytes: mount.tmpfsSizeBytes };
+  if (mount.type === 'tmpfs' && (mount.tmpfsSizeBytes !== undefined || mount.tmpfsMode !== undefined)) {
+    raw.TmpfsOptions = {
+      ...(mount.tmpfsSizeBytes !== undefined ? { SizeBytes: mount.tmpfsSizeBytes } : {}),
+      ...(mount.tmpfsMode !== undefined ? { Mode: mount.tmpfsMode } : {}),
+    };
+  }
   return raw;
+}
+
+/** Swarm's ContainerSpec has no ShmSize: a tmpfs on /dev/shm of that size is what it offers instead. */
+export const SHM_PATH = '/dev/shm';
+
+function mountsOf(request: CreateContainerRequest): RawMount[] {
+  const mounts = request.mounts.map(toMount);
+  if (request.shmSizeBytes !== undefined && request.shmSizeBytes > 0 && !request.mounts.some((m) => m.target === SHM_PATH)) {
+    mounts.push({ Type: 'tmpfs', Target: SHM_PATH, ReadOnly: false, TmpfsOptions: { SizeBytes: request.shmSizeBytes } });
+  }
+  return mounts;
+}
+
+type RawContainerSpec = NonNullable<NonNullable<RawServiceSpec['TaskTemplate']>['ContainerSpec']>;
+
+/** The session-grade fields Swarm has a place for; devices and GPUs it has not (see swarmSpecProblems). */
+function addSessionGradeFields(containerSpec: RawContainerSpec, request: CreateContainerRequest): void {
+  if (request.user !== undefined) containerSpec.User = request.user;
+  if (request.workingDir !== undefined) containerSpec.Dir = request.workingDir;
+  if (request.hostname !== undefined) containerSpec.Hostname = request.hostname;
+  if (request.stopSignal !== undefined) containerSpec.StopSignal = request.stopSignal;
+  if (request.readOnlyRootfs === true) containerSpec.ReadOnly = true;
+  if (request.capAdd !== undefined) containerSpec.CapabilityAdd = request.capAdd;
+  if (request.capDrop !== undefined) containerSpec.CapabilityDrop = request.capDrop;
+  if (request.ulimits !== undefined) containerSpec.Ulimits = request.ulimits.map((u) => ({ Name: u.name, Soft: u.soft, Hard: u.hard }));
 }
 
 function limits(memoryBytes: number, nanoCpus: number): { NanoCPUs?: number; MemoryBytes?: number } {
@@ -169,24 +209,29 @@ export function taskContainerLabels(labels: Record<string, string>): Record<stri
  * digest is asked for (the CLI's --no-resolve-image), so a local-only image works.
  */
 export function toServiceSpec(request: CreateContainerRequest, stopGracePeriodSeconds: number): RawServiceSpec {
-  const containerSpec: NonNullable<NonNullable<RawServiceSpec['TaskTemplate']>['ContainerSpec']> = {
+  const containerSpec: RawContainerSpec = {
     Image: request.image,
     Labels: taskContainerLabels(request.labels),
     Env: request.env,
-    Mounts: request.mounts.map(toMount),
-    StopGracePeriod: stopGracePeriodSeconds * 1_000_000_000,
+    Mounts: mountsOf(request),
+    StopGracePeriod: (request.stopTimeoutSeconds ?? stopGracePeriodSeconds) * 1_000_000_000,
   };
   if (request.entrypoint) containerSpec.Command = request.entrypoint;
   if (request.cmd) containerSpec.Args = request.cmd;
+  addSessionGradeFields(containerSpec, request);
   const published = request.ports.filter((p) => p.hostPort !== undefined);
+  const template: NonNullable<RawServiceSpec['TaskTemplate']> = {
+    ContainerSpec: containerSpec,
+    Resources: { Limits: limits(request.memoryBytes, request.nanoCpus) },
+    RestartPolicy: swarmRestartPolicy(request.restartPolicy),
+  };
+  if (request.logConfig) template.LogDriver = { Name: request.logConfig.driver, Options: request.logConfig.options };
+  // Swarm attaches a task to swarm-scoped networks only (an overlay, or one created with --scope swarm).
+  if (request.networks) template.Networks = request.networks.map((name) => ({ Target: name }));
   return {
     Name: serviceName(request.name),
     Labels: request.labels,
-    TaskTemplate: {
-      ContainerSpec: containerSpec,
-      Resources: { Limits: limits(request.memoryBytes, request.nanoCpus) },
-      RestartPolicy: swarmRestartPolicy(request.restartPolicy),
-    },
+    TaskTemplate: template,
     Mode: { Replicated: { Replicas: 0 } },
     EndpointSpec: {
       Mode: 'vip',

@@ -18,6 +18,7 @@ import type {
   EngineInfo,
   EventStreamHandlers,
   FoundImage,
+  FoundNetwork,
   UpdateContainerRequest,
 } from '../../../controllers/runtime/docker-runtime.ts';
 import { DEFAULT_REQUEST_TIMEOUT_MS, DockerodeRuntime } from '../docker/dockerode-runtime.ts';
@@ -26,6 +27,9 @@ import { EngineUnavailableError, NotFoundError } from '../../../controllers/runt
 import { toEngineError } from '../docker/error-mapping.ts';
 import { LABELS } from '../../../controllers/session/labels.ts';
 import { StartupError } from '../../startup-error.ts';
+import type { SessionSpec } from '../../../crds/types.ts';
+import type { FieldProblem } from '../../../crds/problems.ts';
+import { swarmSpecProblems } from './service-support.ts';
 import type { RawService, RawServiceSpec, RawTask, TaskPlacement } from './service-mapping.ts';
 import {
   RUNTIME_LABEL,
@@ -108,6 +112,10 @@ export class SwarmServiceRuntime implements DockerRuntime {
 
   info(): Promise<EngineInfo> {
     return this.containers.info();
+  }
+
+  unsupported(spec: SessionSpec): FieldProblem[] {
+    return swarmSpecProblems(spec);
   }
 
   /** One call: services with their running/desired task counts (status=true). */
@@ -195,6 +203,11 @@ export class SwarmServiceRuntime implements DockerRuntime {
    */
   async findImage(): Promise<FoundImage> {
     return {};
+  }
+
+  /** Networks are the manager's, swarm-scoped ones included. */
+  findNetwork(name: string): Promise<FoundNetwork | undefined> {
+    return this.containers.findNetwork(name);
   }
 
   /** Nothing to do here: each node pulls when it starts a task (see findImage). */
