@@ -41,7 +41,7 @@ Example:
     const keys = [...new Set([...store.list().map((e) => e.key), ...cache.keys()])].sort();
     let changes = 0;
     for (const key of keys) {
-      const observed = await observe({ agent: config.agentName, store, cache, images }, key);
+      const observed = await observe({ agent: config.agentName, store, cache, images, runtime }, key);
       if (observed.entry?.problem) process.stdout.write(`${key}: ${observed.entry.problem.message}\n`);
       if (observed.entry?.problem && !observed.entry.object) continue;
       const thePlan = plan({
@@ -50,6 +50,8 @@ Example:
         desired: observed.desired,
         containers: observed.containers,
         imagePresent: observed.imagePresent,
+        ...(observed.envFiles ? { envFiles: observed.envFiles } : {}),
+        ...(observed.missingNetworks ? { missingNetworks: observed.missingNetworks } : {}),
         mayDeleteUndesired,
         crashLoop: { consecutiveRestarts: 0 },
         now: Date.now(),

@@ -1,6 +1,8 @@
 // The engine port: the only interface through which dockerlet talks to a Docker engine, kept next
 // to the controllers that consume it. The adapters live in agent/ (dockerode for containers, Swarm
 // services for --runtime swarm); unit tests use a fake that implements this.
+import type { SessionSpec } from '../../crds/types.ts';
+import type { FieldProblem } from '../../crds/problems.ts';
 
 export const CONTAINER_STATES = ['created', 'running', 'paused', 'restarting', 'removing', 'exited', 'dead'] as const;
 export type ContainerState = (typeof CONTAINER_STATES)[number];
@@ -65,6 +67,26 @@ export interface MountRequest {
   target: string;
   readOnly: boolean;
   tmpfsSizeBytes?: number;
+  /** Permission bits of a tmpfs (e.g. 0o1777); absent: the engine's default. */
+  tmpfsMode?: number;
+}
+
+export interface DeviceMapping {
+  hostPath: string;
+  containerPath: string;
+  /** cgroup permissions, a subset of "rwm". */
+  permissions: string;
+}
+
+export interface UlimitRequest {
+  name: string;
+  soft: number;
+  hard: number;
+}
+
+export interface LogConfigRequest {
+  driver: string;
+  options: Record<string, string>;
 }
 
 export interface PortRequest {
@@ -72,6 +94,12 @@ export interface PortRequest {
   protocol: 'tcp' | 'udp';
   hostPort?: number;
   hostIP?: string;
+}
+
+/** A network the engine has. */
+export interface FoundNetwork {
+  id: string;
+  name: string;
 }
 
 /** An image the engine has. */
@@ -102,6 +130,26 @@ export interface CreateContainerRequest {
   memoryBytes: number;
   nanoCpus: number;
   restartPolicy: EngineRestartPolicy;
+  /** "uid", "uid:gid" or a user name; absent: the image's USER. */
+  user?: string;
+  workingDir?: string;
+  hostname?: string;
+  /** Size of /dev/shm; absent: the engine's default (64 MiB). */
+  shmSizeBytes?: number;
+  /** Engine networks to attach, the first as the primary one; absent: the engine's default bridge. */
+  networks?: string[];
+  /** Capability names without the CAP_ prefix. */
+  capAdd?: string[];
+  capDrop?: string[];
+  devices?: DeviceMapping[];
+  /** GPUs to request from the engine (DeviceRequests): a count, or -1 for all of them. */
+  gpus?: { count: number };
+  stopSignal?: string;
+  /** Grace period of a stop the engine makes by itself (e.g. when the engine shuts down). */
+  stopTimeoutSeconds?: number;
+  logConfig?: LogConfigRequest;
+  ulimits?: UlimitRequest[];
+  readOnlyRootfs?: boolean;
 }
 
 export interface UpdateContainerRequest {
@@ -150,6 +198,11 @@ export interface EventStreamHandlers {
  */
 export interface DockerRuntime {
   info(): Promise<EngineInfo>;
+  /**
+   * Fields of a Session this runtime cannot honour, as problems that name them; absent or empty:
+   * everything is supported. Such a Session is refused, not run without what it asked for.
+   */
+  unsupported?(spec: SessionSpec): FieldProblem[];
   /** All containers (running or not) whose labels match every pair, in ONE engine call. */
   listContainers(labelSelector: Record<string, string>): Promise<ContainerSummary[]>;
   /** Throws NotFoundError. */
@@ -165,6 +218,8 @@ export interface DockerRuntime {
   updateContainer(id: string, request: UpdateContainerRequest, signal?: AbortSignal): Promise<void>;
   /** The image `reference` names on the engine, or undefined when the engine does not have it. */
   findImage(reference: string): Promise<FoundImage | undefined>;
+  /** The network `name` names (name or ID) on the engine, or undefined when there is none. */
+  findNetwork(name: string): Promise<FoundNetwork | undefined>;
   /** Resolves when the pull finished; throws on failure. */
   pullImage(reference: string, signal?: AbortSignal): Promise<void>;
   /**

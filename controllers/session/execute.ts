@@ -52,7 +52,7 @@ export async function execute(plan: Plan, deps: ExecuteDeps, signal: AbortSignal
           break;
         case 'stop':
           touched.add(resolve(op.container));
-          await deps.runtime.stopContainer(resolve(op.container), deps.stopTimeoutSeconds, signal);
+          await deps.runtime.stopContainer(resolve(op.container), op.timeoutSeconds ?? deps.stopTimeoutSeconds, signal);
           break;
         case 'update':
           touched.add(resolve(op.container));

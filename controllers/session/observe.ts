@@ -1,12 +1,15 @@
 // Builds the snapshot a plan is made from: the desired entry, this key's containers (from the
-// cache: no engine call), and, only when a container will have to be created, whether the image
-// is on the engine (one call).
+// cache: no engine call), the files spec.env[].valueFrom names (read each time), and, only when a
+// container will have to be created, whether the image and the networks are on the engine (one
+// call each).
 import type { ObjectKey, Session } from '../../crds/types.ts';
-import type { ContainerDetails } from '../runtime/docker-runtime.ts';
+import type { ContainerDetails, DockerRuntime } from '../runtime/docker-runtime.ts';
 import type { DesiredEntry, DesiredStore } from '../../reconciler/store.ts';
 import type { ContainerCache } from './container-cache.ts';
 import type { ImagePresence } from './image-presence.ts';
 import { desiredContainer } from './desired.ts';
+import type { EnvFiles, FileReader } from './env-files.ts';
+import { envFilePaths, hostFileReader, readEnvFiles } from './env-files.ts';
 import { LABELS } from './labels.ts';
 
 export interface Observation {
@@ -18,6 +21,10 @@ export interface Observation {
   imagePresent?: boolean;
   /** The image's ID on the engine, when present and the runtime creates by ID. */
   imageId?: string;
+  /** What spec.env[].valueFrom.file named, read now; absent when the Session has none. */
+  envFiles?: EnvFiles;
+  /** spec.networks the engine does not have; only looked up when a container must be created. */
+  missingNetworks?: string[];
 }
 
 /** Whether this agent runs the Session: assigned to it, or unassigned. */
@@ -30,6 +37,9 @@ export interface ObserveDeps {
   store: DesiredStore<Session>;
   cache: ContainerCache;
   images: ImagePresence;
+  runtime: Pick<DockerRuntime, 'findNetwork'>;
+  /** Where spec.env[].valueFrom.file is read; the host's filesystem by default. */
+  files?: FileReader;
 }
 
 export async function observe(deps: ObserveDeps, key: ObjectKey): Promise<Observation> {
@@ -42,14 +52,22 @@ export async function observe(deps: ObserveDeps, key: ObjectKey): Promise<Observ
   await Promise.all(unsettled.map((c) => deps.cache.refresh(c.id)));
   const containers = deps.cache.containersFor(key);
   if (!desired) return entry ? { entry, containers } : { containers };
-  const wanted = desiredContainer(desired, deps.agent);
+  // Read on every reconcile: a changed file changes the hash, and so recreates the container.
+  const envFiles = envFilePaths(desired.spec).length > 0 ? await readEnvFiles(desired.spec, deps.files ?? hostFileReader) : undefined;
+  const wanted = desiredContainer(desired, deps.agent, envFiles);
   const wantedHash = wanted.labels[LABELS.configHash] ?? '';
   const hasMatch = containers.some((c) => c.labels[LABELS.configHash] === wantedHash);
   const observation: Observation = { entry, desired, wantedHash, containers };
+  if (envFiles) observation.envFiles = envFiles;
   if (!hasMatch) {
-    const image = await deps.images.find(wanted.image);
+    const [image, networks] = await Promise.all([
+      deps.images.find(wanted.image),
+      Promise.all((wanted.networks ?? []).map(async (name) => ((await deps.runtime.findNetwork(name)) ? undefined : name))),
+    ]);
     observation.imagePresent = image !== undefined;
     if (image?.id) observation.imageId = image.id;
+    const missing = networks.filter((name): name is string => name !== undefined);
+    if (missing.length > 0) observation.missingNetworks = missing;
   }
   return observation;
 }

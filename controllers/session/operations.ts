@@ -10,7 +10,8 @@ export type Operation =
   | { type: 'create'; request: CreateContainerRequest; cause: string }
   /** `restart` marks the start of a container that exited, for crash-loop bookkeeping. */
   | { type: 'start'; container: ContainerRef; cause: string; restart?: true }
-  | { type: 'stop'; container: ContainerRef; cause: string }
+  /** `timeoutSeconds`: the Session's stopGracePeriodSeconds; absent, the agent's --stop-timeout. */
+  | { type: 'stop'; container: ContainerRef; cause: string; timeoutSeconds?: number }
   | { type: 'update'; container: ContainerRef; changes: UpdateContainerRequest; cause: string }
   | { type: 'remove'; container: ContainerRef; cause: string };
 
@@ -22,8 +23,16 @@ export const WAIT_REASONS = [
   'EngineRestarting',
   'ContainerTransitioning',
   'DeletionDeferred',
+  'NetworkNotFound',
+  'EnvFileUnreadable',
 ] as const;
 export type WaitReason = (typeof WAIT_REASONS)[number];
+
+/**
+ * Waits on something outside the engine's containers (a network, a file): whatever runs keeps
+ * running, and status names the wait rather than the container's state.
+ */
+export const PRECONDITION_WAITS: ReadonlySet<WaitReason> = new Set(['NetworkNotFound', 'EnvFileUnreadable']);
 
 /** Nothing to do now, look again later; not an error. */
 export interface Wait {
@@ -64,8 +73,9 @@ export function describeOperation(op: Operation): string {
       return `pull ${op.image}: ${op.cause}`;
     case 'create':
       return `create ${op.request.name} (image ${op.request.image}${op.request.imageId ? `, ID ${shortId(op.request.imageId.replace(/^sha256:/, ''))}` : ''}): ${op.cause}`;
-    case 'start':
     case 'stop':
+      return `stop ${describeRef(op.container)}${op.timeoutSeconds !== undefined ? ` (grace ${op.timeoutSeconds} s)` : ''}: ${op.cause}`;
+    case 'start':
     case 'remove':
       return `${op.type} ${describeRef(op.container)}: ${op.cause}`;
     case 'update':

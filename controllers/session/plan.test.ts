@@ -1,59 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import type { Session } from '../../crds/types.ts';
-import type { ContainerDetails, ContainerState } from '../runtime/docker-runtime.ts';
 import { desiredContainer } from './desired.ts';
 import { LABELS } from './labels.ts';
-import type { PlanInput } from './plan.ts';
 import { crashBackoffMs, plan, planToString } from './plan.ts';
-
-const NOW = Date.parse('2026-01-01T00:00:00Z');
-const AGENT = 'host-a';
-
-function session(spec: Partial<Session['spec']> = {}, name = 'web'): Session {
-  return {
-    apiVersion: 'dockerlet.dev/v1alpha1',
-    kind: 'Session',
-    metadata: { name, namespace: 'default', uid: 'uid-1', generation: 1 },
-    spec: { image: 'busybox:1', restartPolicy: 'Always', imagePullPolicy: 'IfNotPresent', state: 'Running', ...spec },
-  };
-}
-
-/** A container exactly as dockerlet would have created it for `s`, in the given state. */
-function containerFor(s: Session, id: string, state: ContainerState = 'running', extra: Partial<ContainerDetails> = {}): ContainerDetails {
-  const request = desiredContainer(s, AGENT);
-  return {
-    id,
-    name: request.name,
-    image: request.image,
-    state,
-    labels: request.labels,
-    created: 1000,
-    exitCode: 0,
-    oomKilled: false,
-    startedAt: '2025-12-31T23:00:00Z',
-    restartCount: 0,
-    memoryBytes: request.memoryBytes,
-    nanoCpus: request.nanoCpus,
-    restartPolicy: request.restartPolicy,
-    ports: [],
-    ...extra,
-  };
-}
-
-function input(overrides: Partial<PlanInput>): PlanInput {
-  return {
-    key: 'default/web',
-    agent: AGENT,
-    containers: [],
-    mayDeleteUndesired: true,
-    crashLoop: { consecutiveRestarts: 0 },
-    now: NOW,
-    ...overrides,
-  };
-}
-
-const A = 'aaaaaaaaaaaa1111';
-const B = 'bbbbbbbbbbbb2222';
+import { A, AGENT, B, NOW, containerFor, input, session } from './plan-fixtures.ts';
 
 describe('plan', () => {
   it('creates and starts when there is no container', () => {

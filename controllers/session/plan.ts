@@ -6,6 +6,8 @@ import { changedFields } from './hash.ts';
 import { desiredContainer, desiredResources } from './desired.ts';
 import { LABELS } from './labels.ts';
 import type { Operation, Wait } from './operations.ts';
+import type { EnvFiles } from './env-files.ts';
+import { envFilesProblem } from './env-files.ts';
 import { describeOperation, formatBytes, formatNanoCpus, shortId } from './operations.ts';
 
 /** Agent-initiated restarts of the current container, for crash-loop back-off. */
@@ -27,6 +29,12 @@ export interface PlanInput {
   imagePresent?: boolean;
   /** The desired image's ID on the engine, when known: a container is created from it. */
   imageId?: string;
+  /** What spec.env[].valueFrom.file named, as read by observe. */
+  envFiles?: EnvFiles;
+  /** spec.networks the engine lacks (looked up only when a container must be created). */
+  missingNetworks?: readonly string[];
+  /** Why this runtime cannot run the Session as written (DockerRuntime.unsupported), one message per field. */
+  unsupported?: readonly string[];
   /** False while the store is incomplete or start-up adoption is running: nothing is deleted then. */
   mayDeleteUndesired: boolean;
   /**
@@ -44,6 +52,8 @@ export interface Plan {
   key: ObjectKey;
   operations: Operation[];
   wait?: Wait;
+  /** Nothing will change until the Session does: no operation, no retry. */
+  stalled?: { reason: 'UnsupportedByRuntime'; message: string };
 }
 
 /** A container that ran at least this long resets the crash-loop count. */
@@ -53,6 +63,8 @@ const CRASH_BACKOFF_MAX_MS = 300_000;
 const TRANSITION_RECHECK_MS = 1_000;
 const DEFERRED_DELETE_RECHECK_MS = 5_000;
 const NEVER_PULL_RECHECK_MS = 30_000;
+/** Nothing tells the agent when a network or a file appears: look again this often. */
+const PRECONDITION_RECHECK_MS = 10_000;
 
 export function crashBackoffMs(consecutiveRestarts: number): number {
   if (consecutiveRestarts <= 0) return 0;
@@ -63,6 +75,7 @@ export function planToString(plan: Plan): string {
   const lines = [`plan ${plan.key}: ${plan.operations.length === 0 ? 'no changes' : `${plan.operations.length} operation(s)`}`];
   for (const op of plan.operations) lines.push(`  - ${describeOperation(op)}`);
   if (plan.wait) lines.push(`  wait ${plan.wait.delayMs} ms: ${plan.wait.reason}: ${plan.wait.message}`);
+  if (plan.stalled) lines.push(`  stalled: ${plan.stalled.reason}: ${plan.stalled.message}`);
   return lines.join('\n');
 }
 
@@ -145,7 +158,15 @@ function planInPlace(
 }
 
 function planCreate(input: PlanInput, session: Session, cause: string): Operation[] | Wait {
-  const wanted = desiredContainer(session, input.agent);
+  const wanted = desiredContainer(session, input.agent, input.envFiles);
+  if (input.missingNetworks && input.missingNetworks.length > 0) {
+    const names = input.missingNetworks.join(', ');
+    return {
+      delayMs: PRECONDITION_RECHECK_MS,
+      reason: 'NetworkNotFound',
+      message: `spec.networks: the engine has no network ${names}; create it (docker network create ${input.missingNetworks[0]}) or fix the name`,
+    };
+  }
   const pullPolicy = session.spec.imagePullPolicy ?? 'IfNotPresent';
   // After a pull the ID seen before it may be stale: the engine resolves the name then.
   const pulls = pullPolicy === 'Always' || input.imagePresent === false;
@@ -175,7 +196,9 @@ function planRunState(input: PlanInput, session: Session, c: ContainerDetails): 
   const ref = { kind: 'existing' as const, id: c.id };
   if ((session.spec.state ?? 'Running') === 'Stopped') {
     const active = c.state === 'running' || c.state === 'restarting' || c.state === 'paused';
-    return { ops: active ? [{ type: 'stop', container: ref, cause: 'spec.state is Stopped' }] : [] };
+    if (!active) return { ops: [] };
+    const grace = session.spec.stopGracePeriodSeconds;
+    return { ops: [{ type: 'stop', container: ref, cause: 'spec.state is Stopped', ...(grace !== undefined ? { timeoutSeconds: grace } : {}) }] };
   }
   switch (c.state) {
     case 'running':
@@ -221,7 +244,17 @@ export function plan(input: PlanInput): Plan {
   const { key, desired } = input;
   if (!desired) return planDeletion(input);
 
-  const request = desiredContainer(desired, input.agent);
+  // Touch nothing (an earlier version may still run), as for a spec the schema refuses.
+  if (input.unsupported && input.unsupported.length > 0) {
+    return { key, operations: [], stalled: { reason: 'UnsupportedByRuntime', message: input.unsupported.join('; ') } };
+  }
+  // Without the value of a file-sourced variable there is no desired container to compare with:
+  // leave whatever runs as it is, and look again.
+  const unreadable = envFilesProblem(desired.spec, input.envFiles);
+  if (unreadable) {
+    return { key, operations: [], wait: { delayMs: PRECONDITION_RECHECK_MS, reason: 'EnvFileUnreadable', message: unreadable } };
+  }
+  const request = desiredContainer(desired, input.agent, input.envFiles);
   const hash = request.labels[LABELS.configHash] ?? '';
   const uid = desired.metadata.uid ?? '';
   const keeper = pickKeeper(input.containers, hash, uid);

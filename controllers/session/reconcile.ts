@@ -28,6 +28,7 @@ import type { Operation } from './operations.ts';
 import type { ContainerDetails } from '../runtime/docker-runtime.ts';
 import { operationReason, sessionSubject } from './events.ts';
 import type { SessionFinalizer } from './finalizer.ts';
+import type { FileReader } from './env-files.ts';
 
 export interface SessionControllerDeps {
   agent: string;
@@ -45,6 +46,8 @@ export interface SessionControllerDeps {
   finalizer?: SessionFinalizer;
   /** Where operations and failures are reported (Kubernetes Events). Default: nowhere. */
   events?: EventRecorder;
+  /** Where spec.env[].valueFrom.file is read; the host's filesystem by default. */
+  files?: FileReader;
 }
 
 /** While a deleted Session's container is still there, look again this soon. */
@@ -118,7 +121,7 @@ export function createSessionReconciler(deps: SessionControllerDeps) {
     const log = context?.log ?? deps.logger.child({ controller: 'session', key });
     const previous = deps.statusStore.get(key);
     const now = deps.clock.now();
-    const { entry, desired: assigned, wantedHash, containers, imagePresent, imageId } = await observe(deps, key);
+    const { entry, desired: assigned, wantedHash, containers, imagePresent, imageId, envFiles, missingNetworks } = await observe(deps, key);
 
     if (entry?.problem && !entry.object) {
       // Invalid from the start: report it and touch nothing.
@@ -147,6 +150,9 @@ export function createSessionReconciler(deps: SessionControllerDeps) {
       containers,
       imagePresent,
       imageId,
+      ...(envFiles ? { envFiles } : {}),
+      ...(missingNetworks ? { missingNetworks } : {}),
+      ...(assigned && deps.runtime.unsupported ? { unsupported: deps.runtime.unsupported(assigned.spec).map((p) => p.message) } : {}),
       mayDeleteUndesired: deps.mayDeleteUndesired(),
       crashLoop: book,
       now,

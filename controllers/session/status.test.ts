@@ -217,6 +217,36 @@ describe('sessionStatus', () => {
       });
     });
 
+    it('a Session the runtime refuses: Stalled UnsupportedByRuntime, Pending without a container, observedGeneration kept', () => {
+      const s = session({ devices: [{ hostPath: '/dev/fuse' }] }, 4);
+      const plan: Plan = { key: 'default/web', operations: [], stalled: { reason: 'UnsupportedByRuntime', message: 'spec.devices: Forbidden: not supported with --runtime swarm' } };
+      const fresh = sessionStatus(input({ desired: s, plan }));
+      expect(fresh.phase).toBe('Pending');
+      expect(getCondition(fresh.conditions, 'Ready')).toMatchObject({ status: 'False', reason: 'UnsupportedByRuntime' });
+      expect(getCondition(fresh.conditions, 'Reconciling')).toMatchObject({ status: 'False', reason: 'UnsupportedByRuntime' });
+      expect(getCondition(fresh.conditions, 'Stalled')).toMatchObject({ status: 'True', reason: 'UnsupportedByRuntime', message: plan.stalled?.message });
+      expect(fresh.observedGeneration).toBeUndefined();
+      const earlier = sessionStatus(input({ desired: s, container: container(session({}), 'running'), upToDate: false, plan, previous }));
+      expect(earlier.observedGeneration).toBe(3);
+      expect(getCondition(earlier.conditions, 'Stalled')?.message).toBe(`${plan.stalled?.message ?? ''} (the container of an earlier version is left as it is)`);
+    });
+
+    it('waits on a network or a file: Pending without a container, the running one kept Ready', () => {
+      const s = session({ networks: ['front'] });
+      const network: Plan = { key: 'default/web', operations: [], wait: { delayMs: 10_000, reason: 'NetworkNotFound', message: 'spec.networks: the engine has no network front' } };
+      const none = sessionStatus(input({ desired: s, plan: network }));
+      expect(none.phase).toBe('Pending');
+      expect(getCondition(none.conditions, 'Ready')).toMatchObject({ status: 'False', reason: 'NetworkNotFound', message: network.wait?.message });
+      const outdated = sessionStatus(input({ desired: s, container: container(s, 'running'), upToDate: false, plan: network }));
+      expect(getCondition(outdated.conditions, 'Reconciling')).toMatchObject({ status: 'True', reason: 'NetworkNotFound' });
+
+      const file: Plan = { key: 'default/web', operations: [], wait: { delayMs: 10_000, reason: 'EnvFileUnreadable', message: 'spec.env[0] (TOKEN): cannot read /s/t: ENOENT' } };
+      const kept = sessionStatus(input({ desired: s, container: container(s, 'running'), upToDate: false, plan: file }));
+      expect(kept.phase).toBe('Running');
+      expect(getCondition(kept.conditions, 'Ready')).toMatchObject({ status: 'True', reason: 'Running' });
+      expect(getCondition(kept.conditions, 'Reconciling')).toMatchObject({ status: 'True', reason: 'EnvFileUnreadable', message: file.wait?.message });
+    });
+
     it('a problem and no valid version: Stalled, not Ready, the rest of the previous status kept', () => {
       const problem = { reason: 'MalformedFile' as const, message: 'web.yaml: line 3: bad indentation' };
       const status = sessionStatus(input({ problem, previous }));

@@ -4,6 +4,7 @@ import type { ContainerDetails } from '../runtime/docker-runtime.ts';
 import type { ObjectProblem } from '../../reconciler/store.ts';
 import { READY, RECONCILING, STALLED, setCondition } from '../../reconciler/conditions.ts';
 import type { Plan } from './plan.ts';
+import { PRECONDITION_WAITS } from './operations.ts';
 
 export interface StatusInput {
   agent: string;
@@ -31,6 +32,7 @@ interface Summary {
 function summarizeContainer(session: Session, c: ContainerDetails | undefined, upToDate: boolean, plan?: Plan): Summary {
   const wantRunning = (session.spec.state ?? 'Running') === 'Running';
   if (!c) {
+    if (plan?.stalled) return { phase: 'Pending', ready: 'False', reason: plan.stalled.reason, message: plan.stalled.message };
     if (!wantRunning) return { phase: 'Stopped', ready: 'True', reason: 'Stopped', message: 'spec.state is Stopped; no container' };
     if (plan?.wait) return { phase: 'Pending', ready: 'False', reason: plan.wait.reason, message: plan.wait.message };
     return { phase: 'Pending', ready: 'False', reason: 'ContainerMissing', message: 'no container yet' };
@@ -99,18 +101,27 @@ export function sessionStatus(input: StatusInput): SessionStatus {
     return { ...previous, phase: previous?.phase ?? 'Pending', agent: input.agent, message: problem?.message ?? 'invalid object', conditions };
   }
 
-  const summary = summarizeContainer(desired, input.container, input.upToDate, input.plan);
+  // An unreadable env file leaves the desired hash unknown: the running container is not known
+  // to be outdated, only not yet checked.
+  const precondition = input.plan?.wait && PRECONDITION_WAITS.has(input.plan.wait.reason) ? input.plan.wait : undefined;
+  const upToDate = input.upToDate || precondition?.reason === 'EnvFileUnreadable';
+  const summary = summarizeContainer(desired, input.container, upToDate, input.plan);
   const failure = input.failure;
   const ready = failure ? 'False' : summary.ready;
   const reason = failure?.reason ?? summary.reason;
   const message = failure?.message ?? summary.message;
   set(READY, ready, reason, message);
   // A failed run under Never/OnFailure and a container paused by hand will not change by
-  // themselves or by anything dockerlet does: that is Stalled, not Reconciling forever.
+  // themselves or by anything dockerlet does: that is Stalled, not Reconciling forever. Nor will
+  // a Session the runtime refuses (plan.stalled) until it is changed.
+  const refused = failure ? undefined : input.plan?.stalled;
   const stuck = !failure && (summary.phase === 'Failed' || summary.reason === 'Paused');
-  const converged = (ready === 'True' && !input.plan?.wait) || stuck;
-  set(RECONCILING, converged ? 'False' : 'True', converged ? (stuck ? reason : 'Converged') : reason, converged ? (stuck ? message : 'nothing to do') : message);
+  const halt = refused ?? (stuck ? { reason, message } : undefined);
+  const converged = (ready === 'True' && !input.plan?.wait) || halt !== undefined;
+  const progress = !failure && precondition ? precondition : { reason, message };
+  set(RECONCILING, converged ? 'False' : 'True', converged ? (halt?.reason ?? 'Converged') : progress.reason, converged ? (halt?.message ?? 'nothing to do') : progress.message);
   if (input.problem) set(STALLED, 'True', input.problem.reason, `${input.problem.message} (still running the last valid version)`);
+  else if (refused) set(STALLED, 'True', refused.reason, input.container ? `${refused.message} (the container of an earlier version is left as it is)` : refused.message);
   else if (stuck) set(STALLED, 'True', reason, message);
   else set(STALLED, 'False', 'Reconciled', 'spec accepted');
 
@@ -132,7 +143,7 @@ export function sessionStatus(input: StatusInput): SessionStatus {
   }
   if (input.container?.state === 'running' && input.container.startedAt) status.startedAt = input.container.startedAt;
   // observedGeneration moves only after a real success, and never for a refused newer version.
-  const observed = !failure && !input.problem ? generation : previous?.observedGeneration;
+  const observed = !failure && !input.problem && !input.plan?.stalled ? generation : previous?.observedGeneration;
   if (observed !== undefined) status.observedGeneration = observed;
   return status;
 }

@@ -18,6 +18,7 @@ import type {
   EngineInfo,
   EventStreamHandlers,
   FoundImage,
+  FoundNetwork,
   UpdateContainerRequest,
 } from '../../controllers/runtime/docker-runtime.ts';
 import { ConflictError, EngineError, NotFoundError } from '../../controllers/runtime/errors.ts';
@@ -30,7 +31,7 @@ export function fakeImageId(reference: string): string {
 }
 
 /** The real runtime's metric op names (agent/runtime/docker/api-metrics.ts), minus `version`, which the interface lacks. */
-export const FAKE_OPS = ['list', 'inspect', 'create', 'start', 'stop', 'remove', 'update', 'image_inspect', 'pull', 'events', 'info'] as const;
+export const FAKE_OPS = ['list', 'inspect', 'create', 'start', 'stop', 'remove', 'update', 'image_inspect', 'network_inspect', 'pull', 'events', 'info'] as const;
 export type FakeOp = (typeof FAKE_OPS)[number];
 
 /** Ops that change the engine; a converged reconcile makes none of them. */
@@ -95,6 +96,8 @@ export class FakeDockerRuntime implements DockerRuntime {
   readonly images = new Set<string>();
   /** References a pull can fetch; a pull of anything else fails like an unknown repository. */
   readonly pullable = new Set<string>();
+  /** Network names the engine has ("bridge", "host" and "none", like a fresh engine, plus what a test adds). */
+  readonly networks = new Set<string>(['bridge', 'host', 'none']);
 
   private readonly clock: Clock;
   private readonly containers = new Map<string, ContainerDetails>();
@@ -309,6 +312,10 @@ export class FakeDockerRuntime implements DockerRuntime {
 
   async findImage(reference: string): Promise<FoundImage | undefined> {
     return this.call('image_inspect', reference, undefined, () => (this.images.has(reference) ? { id: fakeImageId(reference) } : undefined));
+  }
+
+  async findNetwork(name: string): Promise<FoundNetwork | undefined> {
+    return this.call('network_inspect', name, undefined, () => (this.networks.has(name) ? { id: fakeImageId(`network:${name}`).slice(7), name } : undefined));
   }
 
   async pullImage(reference: string, signal?: AbortSignal): Promise<void> {

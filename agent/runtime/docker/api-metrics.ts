@@ -12,6 +12,8 @@ export const DOCKER_API_OPS = [
   'remove',
   'update',
   'image_inspect',
+  'network_inspect',
+  'network_connect',
   'pull',
   'events',
   'info',

@@ -106,8 +106,11 @@ export type InspectInfo = Dockerode.ContainerInspectInfo & {
   NetworkSettings: Dockerode.ContainerInspectInfo['NetworkSettings'] & { IPAddress?: string };
 };
 
-function toIpAddress(settings: InspectInfo['NetworkSettings']): string | undefined {
+/** The primary network's address: HostConfig.NetworkMode names it (the engine's maps are sorted by name). */
+function toIpAddress(settings: InspectInfo['NetworkSettings'], primary: string | undefined): string | undefined {
   if (settings.IPAddress) return settings.IPAddress;
+  const preferred = primary ? settings.Networks?.[primary]?.IPAddress : undefined;
+  if (preferred) return preferred;
   for (const network of Object.values(settings.Networks ?? {})) {
     if (network.IPAddress) return network.IPAddress;
   }
@@ -135,7 +138,7 @@ export function toContainerDetails(info: InspectInfo): ContainerDetails {
   const finishedAt = toTime(info.State.FinishedAt);
   if (finishedAt !== undefined) details.finishedAt = finishedAt;
   if (info.State.Error) details.error = info.State.Error;
-  const ipAddress = toIpAddress(info.NetworkSettings);
+  const ipAddress = toIpAddress(info.NetworkSettings, info.HostConfig.NetworkMode);
   if (ipAddress !== undefined) details.ipAddress = ipAddress;
   return details;
 }
@@ -149,10 +152,9 @@ function toEngineRestartPolicy(policy: EngineRestartPolicy): Dockerode.HostResta
 function toMount(mount: MountRequest): Dockerode.MountSettings {
   if (mount.type === 'tmpfs') {
     const tmpfs: Dockerode.MountSettings = { Type: 'tmpfs', Target: mount.target, Source: '', ReadOnly: mount.readOnly };
-    if (mount.tmpfsSizeBytes !== undefined && mount.tmpfsSizeBytes > 0) {
-      // The engine ignores Mode 0 and uses its default (1777).
-      tmpfs.TmpfsOptions = { SizeBytes: mount.tmpfsSizeBytes, Mode: 0 };
-    }
+    const size = mount.tmpfsSizeBytes !== undefined && mount.tmpfsSizeBytes > 0 ? mount.tmpfsSizeBytes : 0;
+    // The engine reads 0 as "its default" for both: no size limit, mode 1777.
+    if (size > 0 || mount.tmpfsMode !== undefined) tmpfs.TmpfsOptions = { SizeBytes: size, Mode: mount.tmpfsMode ?? 0 };
     return tmpfs;
   }
   return { Type: mount.type, Source: mount.source ?? '', Target: mount.target, ReadOnly: mount.readOnly };
@@ -206,7 +208,43 @@ export function toCreateOptions(request: CreateContainerRequest): Dockerode.Cont
   // absent is unambiguous.
   if (request.entrypoint !== undefined && request.entrypoint.length > 0) options.Entrypoint = request.entrypoint;
   if (request.cmd !== undefined && request.cmd.length > 0) options.Cmd = request.cmd;
+  addSessionGradeOptions(options, hostConfig, request);
   return options;
+}
+
+/**
+ * The session-grade fields, each only when the request sets it (absent keeps the engine's or
+ * the image's default). Networks: the engine takes one endpoint at create (API < 1.44), so the
+ * primary network is the network mode and the others are connected before the first start
+ * (DockerodeRuntime.createContainer).
+ */
+function addSessionGradeOptions(options: Dockerode.ContainerCreateOptions, hostConfig: Dockerode.HostConfig, request: CreateContainerRequest): void {
+  if (request.user !== undefined) options.User = request.user;
+  if (request.workingDir !== undefined) options.WorkingDir = request.workingDir;
+  if (request.hostname !== undefined) options.Hostname = request.hostname;
+  if (request.stopSignal !== undefined) options.StopSignal = request.stopSignal;
+  if (request.stopTimeoutSeconds !== undefined) options.StopTimeout = request.stopTimeoutSeconds;
+  const primary = request.networks?.[0];
+  if (primary !== undefined) {
+    hostConfig.NetworkMode = primary;
+    options.NetworkingConfig = { EndpointsConfig: { [primary]: {} } };
+  }
+  if (request.shmSizeBytes !== undefined && request.shmSizeBytes > 0) hostConfig.ShmSize = request.shmSizeBytes;
+  if (request.capAdd !== undefined) hostConfig.CapAdd = request.capAdd;
+  if (request.capDrop !== undefined) hostConfig.CapDrop = request.capDrop;
+  if (request.devices !== undefined) {
+    hostConfig.Devices = request.devices.map((d) => ({ PathOnHost: d.hostPath, PathInContainer: d.containerPath, CgroupPermissions: d.permissions }));
+  }
+  // `docker run --gpus N` / `--gpus all`: the engine picks the driver that offers "gpu".
+  if (request.gpus !== undefined) hostConfig.DeviceRequests = [{ Driver: '', Count: request.gpus.count, Capabilities: [['gpu']] }];
+  if (request.logConfig !== undefined) hostConfig.LogConfig = { Type: request.logConfig.driver, Config: request.logConfig.options };
+  if (request.ulimits !== undefined) hostConfig.Ulimits = request.ulimits.map((u) => ({ Name: u.name, Soft: u.soft, Hard: u.hard }));
+  if (request.readOnlyRootfs === true) hostConfig.ReadonlyRootfs = true;
+}
+
+/** Networks to connect after the create, in order (the first one is the network mode). */
+export function secondaryNetworks(request: CreateContainerRequest): string[] {
+  return (request.networks ?? []).slice(1);
 }
 
 export function toUpdateOptions(request: UpdateContainerRequest): Record<string, unknown> {

@@ -14,10 +14,12 @@ import type {
   EngineInfo,
   EventStreamHandlers,
   FoundImage,
+  FoundNetwork,
   UpdateContainerRequest,
 } from '../../../controllers/runtime/docker-runtime.ts';
 import {
   WATCHED_ACTIONS,
+  secondaryNetworks,
   labelFilters,
   matchesSelector,
   toContainerDetails,
@@ -116,6 +118,11 @@ export class DockerodeRuntime implements DockerRuntime {
     return toContainerDetails(info);
   }
 
+  /**
+   * One create, then one connect per network after the first (the engine takes one endpoint at
+   * create). A connect that fails removes the container again: a half-attached container must not
+   * start and pass for the Session's.
+   */
   async createContainer(request: CreateContainerRequest, signal?: AbortSignal): Promise<string> {
     const container = await this.call(
       'create',
@@ -123,6 +130,22 @@ export class DockerodeRuntime implements DockerRuntime {
       (callSignal) => this.docker.createContainer({ ...toCreateOptions(request), abortSignal: callSignal }),
       { signal },
     );
+    try {
+      for (const network of secondaryNetworks(request)) {
+        await this.call(
+          'network_connect',
+          `connect container ${request.name} to network ${network}`,
+          // dockerode passes abortSignal on and docker-modem drops it from the body; the typings lack it.
+          (callSignal) => this.docker.getNetwork(network).connect({ Container: container.id, abortSignal: callSignal } as Docker.NetworkConnectOptions),
+          { signal },
+        );
+      }
+    } catch (error) {
+      await this.removeContainer(container.id).catch((cleanup: unknown) =>
+        this.logger.warn({ err: cleanup, containerId: container.id }, 'removing a container whose network connect failed did not work'),
+      );
+      throw error;
+    }
     return container.id;
   }
 
@@ -175,6 +198,19 @@ export class DockerodeRuntime implements DockerRuntime {
         this.docker.getImage(reference).inspect(),
       );
       return { id: image.Id };
+    } catch (error) {
+      if (error instanceof EngineError && error.statusCode === 404) return undefined;
+      throw error;
+    }
+  }
+
+  async findNetwork(name: string): Promise<FoundNetwork | undefined> {
+    try {
+      const network = await this.call('network_inspect', `inspect network ${name}`, () =>
+        // dockerode does not pass a signal to network inspect; call() still gives up at the deadline.
+        this.docker.getNetwork(name).inspect(),
+      );
+      return { id: String(network.Id), name: String(network.Name) };
     } catch (error) {
       if (error instanceof EngineError && error.statusCode === 404) return undefined;
       throw error;
