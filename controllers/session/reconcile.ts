@@ -205,6 +205,8 @@ export function createSessionReconciler(deps: SessionControllerDeps) {
       }
     }
     if (failure !== undefined) throw failure;
+    // The runtime cannot run it as written: only a change of the Session helps (it enqueues the key).
+    if (thePlan.stalled) throw new TerminalError(thePlan.stalled.reason, thePlan.stalled.message);
     // Waiting for something that resolves by itself (an image, a crash back-off, the engine).
     if (thePlan.wait) throw new RequeueAfterError(thePlan.wait.delayMs, thePlan.wait.reason, thePlan.wait.message);
     return {};
