@@ -45,6 +45,11 @@ export type GpuSpec = GenSession.GpuSpec;
 export type LoggingSpec = GenSession.LoggingSpec;
 export type UlimitSpec = GenSession.UlimitSpec;
 export type TmpfsSpec = GenSession.TmpfsSpec;
+export type ExecAction = GenSession.ExecAction;
+export type HTTPGetAction = GenSession.HTTPGetAction;
+export type TCPSocketAction = GenSession.TCPSocketAction;
+/** Any of the three probes (readiness, liveness, startup): one shape, generated three times. */
+export type Probe = GenSession.Probe | GenSession.LivenessProbe | GenSession.StartupProbe;
 
 export const RESTART_POLICIES = ['Always', 'OnFailure', 'Never'] as const;
 export type RestartPolicy = GenSession.RestartPolicy;

@@ -288,6 +288,48 @@ describe('validateObject: schema', () => {
     ]);
   });
 
+  it('accepts the three probes and fills in the Kubernetes defaults', () => {
+    const result = validateObject(
+      session({
+        image: 'x',
+        readinessProbe: { httpGet: { port: 8080, httpHeaders: [{ name: 'X-Probe', value: '1' }] }, periodSeconds: 1 },
+        livenessProbe: { exec: { command: ['cat', '/tmp/alive'] }, failureThreshold: 2 },
+        startupProbe: { tcpSocket: { port: 5432 }, initialDelaySeconds: 5 },
+      }),
+    );
+    expect(result.ok ? [] : result.problems.map((p) => p.message)).toEqual([]);
+    const spec = result.ok && result.object.kind === 'Session' ? result.object.spec : undefined;
+    expect(spec?.readinessProbe).toEqual({
+      httpGet: { path: '/', port: 8080, scheme: 'HTTP', httpHeaders: [{ name: 'X-Probe', value: '1' }] },
+      initialDelaySeconds: 0,
+      periodSeconds: 1,
+      timeoutSeconds: 1,
+      failureThreshold: 3,
+      successThreshold: 1,
+    });
+    expect(spec?.livenessProbe).toMatchObject({ periodSeconds: 10, failureThreshold: 2, successThreshold: 1 });
+    expect(spec?.startupProbe).toMatchObject({ tcpSocket: { port: 5432 }, initialDelaySeconds: 5, periodSeconds: 10 });
+  });
+
+  it('names the field of a bad probe: one handler, ports, thresholds', () => {
+    const result = validateObject(
+      session({
+        image: 'x',
+        readinessProbe: { exec: { command: ['true'] }, tcpSocket: { port: 80 }, periodSeconds: 0 },
+        livenessProbe: { httpGet: { port: 0, path: 'health' }, successThreshold: 2 },
+        startupProbe: { initialDelaySeconds: 1 },
+      }),
+    );
+    expect(messages(result)).toEqual([
+      'spec.readinessProbe: Invalid value: "object": must set exactly one of exec, httpGet, tcpSocket, but sets exec and tcpSocket',
+      'spec.readinessProbe.periodSeconds: Invalid value: 0: must be greater than or equal to 1',
+      'spec.livenessProbe.httpGet.path: Invalid value: "health": must match pattern "^/"',
+      'spec.livenessProbe.httpGet.port: Invalid value: 0: must be greater than or equal to 1',
+      'spec.livenessProbe.successThreshold: Invalid value: 2: must be less than or equal to 1',
+      'spec.startupProbe: Invalid value: "object": must set exactly one of exec, httpGet, tcpSocket, but sets none',
+    ]);
+  });
+
   it('prefixes every message with the source', () => {
     const result = validateObject(session({ image: 'x', imagee: 'y' }), { source: 'sessions/web.yaml' });
     expect(result).toEqual({

@@ -44,6 +44,14 @@ const TYPE_NAMES: Record<Kind, Record<string, string>> = {
     'spec.logging': 'LoggingSpec',
     'spec.ulimits[]': 'UlimitSpec',
     'spec.tmpfs[]': 'TmpfsSpec',
+    // The three probes share one shape; only successThreshold's maximum differs (1 for liveness
+    // and startup, as in Kubernetes), which the generated type does not carry.
+    'spec.readinessProbe': 'Probe',
+    'spec.livenessProbe': 'LivenessProbe',
+    'spec.startupProbe': 'StartupProbe',
+    'spec.readinessProbe.exec': 'ExecAction',
+    'spec.readinessProbe.httpGet': 'HTTPGetAction',
+    'spec.readinessProbe.tcpSocket': 'TCPSocketAction',
     status: 'SessionStatus',
     'status.phase': 'SessionPhase',
     'status.binding': 'SessionBinding',

@@ -126,6 +126,9 @@ export interface SessionSpec {
    * @maxItems 32
    */
   tmpfs?: TmpfsSpec[];
+  readinessProbe?: Probe;
+  livenessProbe?: LivenessProbe;
+  startupProbe?: StartupProbe;
 }
 export interface EnvVar {
   name: string;
@@ -349,6 +352,147 @@ export interface TmpfsSpec {
    * Permission bits, e.g. 0o1777 in YAML (1023). Default the engine's (1777).
    */
   mode?: number;
+}
+/**
+ * Until it passes the Session is Running but not Ready. Exactly one of exec, httpGet, tcpSocket.
+ */
+export interface Probe {
+  exec?: ExecAction;
+  httpGet?: HTTPGetAction;
+  tcpSocket?: TCPSocketAction;
+  initialDelaySeconds?: number;
+  periodSeconds?: number;
+  timeoutSeconds?: number;
+  failureThreshold?: number;
+  successThreshold?: number;
+}
+/**
+ * Run this command in the container; exit code 0 is success.
+ */
+export interface ExecAction {
+  /**
+   * @minItems 1
+   * @maxItems 64
+   */
+  command: string[];
+}
+/**
+ * GET this path on the container's address; a status from 200 to 399 is success.
+ */
+export interface HTTPGetAction {
+  path?: string;
+  /**
+   * The container port (not a host port).
+   */
+  port: number;
+  scheme?: 'HTTP' | 'HTTPS';
+  /**
+   * @maxItems 16
+   */
+  httpHeaders?: {
+    name: string;
+    value: string;
+  }[];
+}
+/**
+ * Open a TCP connection to this container port; a connection is success.
+ */
+export interface TCPSocketAction {
+  port: number;
+}
+/**
+ * After failureThreshold failures in a row the agent restarts the container. Exactly one of exec, httpGet, tcpSocket.
+ */
+export interface LivenessProbe {
+  /**
+   * Run this command in the container; exit code 0 is success.
+   */
+  exec?: {
+    /**
+     * @minItems 1
+     * @maxItems 64
+     */
+    command: string[];
+  };
+  /**
+   * GET this path on the container's address; a status from 200 to 399 is success.
+   */
+  httpGet?: {
+    path?: string;
+    /**
+     * The container port (not a host port).
+     */
+    port: number;
+    scheme?: 'HTTP' | 'HTTPS';
+    /**
+     * @maxItems 16
+     */
+    httpHeaders?: {
+      name: string;
+      value: string;
+    }[];
+  };
+  /**
+   * Open a TCP connection to this container port; a connection is success.
+   */
+  tcpSocket?: {
+    port: number;
+  };
+  initialDelaySeconds?: number;
+  periodSeconds?: number;
+  timeoutSeconds?: number;
+  failureThreshold?: number;
+  /**
+   * Must be 1 (as in Kubernetes) for this probe.
+   */
+  successThreshold?: number;
+}
+/**
+ * Readiness and liveness wait until it has passed once. Exactly one of exec, httpGet, tcpSocket.
+ */
+export interface StartupProbe {
+  /**
+   * Run this command in the container; exit code 0 is success.
+   */
+  exec?: {
+    /**
+     * @minItems 1
+     * @maxItems 64
+     */
+    command: string[];
+  };
+  /**
+   * GET this path on the container's address; a status from 200 to 399 is success.
+   */
+  httpGet?: {
+    path?: string;
+    /**
+     * The container port (not a host port).
+     */
+    port: number;
+    scheme?: 'HTTP' | 'HTTPS';
+    /**
+     * @maxItems 16
+     */
+    httpHeaders?: {
+      name: string;
+      value: string;
+    }[];
+  };
+  /**
+   * Open a TCP connection to this container port; a connection is success.
+   */
+  tcpSocket?: {
+    port: number;
+  };
+  initialDelaySeconds?: number;
+  periodSeconds?: number;
+  timeoutSeconds?: number;
+  failureThreshold?: number;
+  /**
+   * Must be 1 (as in Kubernetes) for this probe.
+   */
+  successThreshold?: number;
 }
 export interface SessionStatus {
   phase?: SessionPhase;

@@ -72,6 +72,18 @@ const FIXTURES: Fixture[] = [
       tmpfs: [{ mountPath: '/tmp', sizeLimit: '64Mi', mode: 1023 }],
     },
   },
+  {
+    name: 'probes',
+    spec: {
+      image: 'x',
+      readinessProbe: { httpGet: { port: 8080, path: '/healthz', httpHeaders: [{ name: 'X-Probe', value: '1' }] }, periodSeconds: 1 },
+      livenessProbe: { exec: { command: ['cat', '/tmp/alive'] }, failureThreshold: 2 },
+      startupProbe: { tcpSocket: { port: 5432 } },
+    },
+  },
+  { name: 'probe-two-handlers', spec: { image: 'x', readinessProbe: { exec: { command: ['true'] }, tcpSocket: { port: 80 } } }, rejected: { path: 'spec.readinessProbe' } },
+  { name: 'probe-no-handler', spec: { image: 'x', startupProbe: { periodSeconds: 1 } }, rejected: { path: 'spec.startupProbe' } },
+  { name: 'liveness-success-threshold', spec: { image: 'x', livenessProbe: { tcpSocket: { port: 80 }, successThreshold: 2 } }, rejected: { path: 'spec.livenessProbe.successThreshold' } },
   { name: 'bad-capability', spec: { image: 'x', capabilities: { add: ['CAP_SYS_ADMIN'] } }, rejected: { path: 'spec.capabilities.add[0]' } },
   { name: 'gpus-both', spec: { image: 'x', gpus: { count: 1, all: true } }, rejected: { path: 'spec.gpus' } },
   {
