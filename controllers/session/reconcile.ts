@@ -29,6 +29,7 @@ import type { ContainerDetails } from '../runtime/docker-runtime.ts';
 import { operationReason, sessionSubject } from './events.ts';
 import type { SessionFinalizer } from './finalizer.ts';
 import type { FileReader } from './env-files.ts';
+import { probeProblems } from './probes.ts';
 
 export interface SessionControllerDeps {
   agent: string;
@@ -143,6 +144,7 @@ export function createSessionReconciler(deps: SessionControllerDeps) {
     const book = bookkeeping(key, current?.id);
 
     // Plan.
+    const unsupported = assigned ? [...probeProblems(assigned.spec), ...(deps.runtime.unsupported?.(assigned.spec) ?? [])].map((p) => p.message) : [];
     const thePlan: Plan = plan({
       key,
       agent: deps.agent,
@@ -152,7 +154,7 @@ export function createSessionReconciler(deps: SessionControllerDeps) {
       imageId,
       ...(envFiles ? { envFiles } : {}),
       ...(missingNetworks ? { missingNetworks } : {}),
-      ...(assigned && deps.runtime.unsupported ? { unsupported: deps.runtime.unsupported(assigned.spec).map((p) => p.message) } : {}),
+      ...(unsupported.length > 0 ? { unsupported } : {}),
       mayDeleteUndesired: deps.mayDeleteUndesired(),
       crashLoop: book,
       now,
