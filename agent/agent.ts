@@ -28,7 +28,7 @@ import { describeStoreSpec, gitCurrentDir } from './sources/store-spec.ts';
 import { openSwarmContext } from './leader/swarm/context.ts';
 import { waitForEngine } from './runtime/wait-for-engine.ts';
 import { refuseFleetFlagsAlone } from './fleet.ts';
-
+import { describeHostPolicy, resolveEngineSocket } from './policy-config.ts';
 
 export interface RunningAgent {
   identity: string;
@@ -53,8 +53,9 @@ export function replicaIdentity(): string {
   return `${hostname().toLowerCase()}-${randomBytes(3).toString('hex')}`;
 }
 
-export async function startAgent(config: AgentConfig, deps: AgentDeps): Promise<RunningAgent> {
-  refuseFleetFlagsAlone(config);
+export async function startAgent(given: AgentConfig, deps: AgentDeps): Promise<RunningAgent> {
+  refuseFleetFlagsAlone(given);
+  const config: AgentConfig = { ...given, policy: await resolveEngineSocket(given.policy) };
   const clock = deps.clock ?? systemClock;
   // In a swarm the identity is this replica's task, found from its own container (never DNS).
   const swarm = await openSwarmContext(config.leaderElection, { socketPath: config.dockerSocket, logger: deps.logger });
@@ -172,7 +173,7 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps): Promise<
     ...(opened.sync ? { gitFetch: opened.sync } : {}),
   });
   logger.info(
-    { listen: `${config.listenHost}:${config.listenPort}`, runtime: config.runtime, store: describeStoreSpec(config.store), namespace: config.sessionNamespace, agent: config.agentName, leaderElection: config.leaderElection },
+    { listen: `${config.listenHost}:${config.listenPort}`, runtime: config.runtime, store: describeStoreSpec(config.store), namespace: config.sessionNamespace, agent: config.agentName, leaderElection: config.leaderElection, policy: describeHostPolicy(config.policy) },
     'agent started',
   );
 

@@ -6,6 +6,9 @@ import { InvalidArgumentError, Option } from 'commander';
 import { labelValueErrors, qualifiedNameErrors } from '../crds/kube-names.ts';
 import { describeStoreSpec, parseStoreSpec } from './sources/store-spec.ts';
 import type { StoreSpec } from './sources/store-spec.ts';
+import type { HostPolicy } from '../controllers/session/policy.ts';
+import { DEFAULT_HOST_PORTS, hostPolicyConfig } from './policy-config.ts';
+import type { RawPolicyOptions } from './policy-config.ts';
 
 export const LEADER_ELECTION_BACKENDS = ['none', 'file', 'redis', 'kubernetes', 'swarm'] as const;
 export type LeaderElectionBackend = (typeof LEADER_ELECTION_BACKENDS)[number];
@@ -73,6 +76,8 @@ export interface AgentConfig extends CommonConfig {
   cordon: boolean;
   /** The fleet flags given explicitly, for the refusal of a setup that has no fleet (agent/fleet.ts). */
   fleetFlags: string[];
+  /** What a Session may take from this host (--allow-*, --max-*); README "Host policy". */
+  policy: HostPolicy;
 }
 
 /** Default --reschedule-after: a host that is gone for a minute is gone. */
@@ -224,6 +229,7 @@ export function agentOptions(): Option[] {
       .env('DOCKERLET_LIVENESS_GRACE')
       .argParser(durationMs('--liveness-grace')),
     ...fleetOptions(),
+    ...policyOptions(),
     ...redisOptions(),
     ...kubeOptions(),
   ];
@@ -235,6 +241,22 @@ export function fleetOptions(): Option[] {
     new Option('--agent-labels <key=value,...>', "this agent's labels, matched by a Session's spec.agentSelector (e.g. zone=a,gpu=true)").env('DOCKERLET_AGENT_LABELS').argParser(parseAgentLabels),
     new Option('--max-sessions <n>', 'the most Sessions the scheduler binds to this agent (default: unlimited)').env('DOCKERLET_MAX_SESSIONS').argParser(positiveInt('--max-sessions')),
     new Option('--cordon', 'take no new Sessions (those bound here stay); like `dockerlet cordon`, for as long as the agent runs with it').env('DOCKERLET_CORDON').default(false),
+  ];
+}
+
+/** The host policy (README "Host policy"): what a Session may take from the host. Privileged is never offered. */
+export function policyOptions(): Option[] {
+  return [
+    new Option('--allow-host-paths <prefix,...>', 'hostPath volumes may name paths under these prefixes (default: none; hostPath refused)').env('DOCKERLET_ALLOW_HOST_PATHS'),
+    new Option('--allow-dangerous-host-paths', 'let an allowed prefix reach the engine socket, /, /etc, /proc, /sys or /var/lib/docker (root on the host)').env('DOCKERLET_ALLOW_DANGEROUS_HOST_PATHS').default(false),
+    new Option('--allow-host-ports <range,...>', 'host ports a Session may publish, e.g. 8000-8999,443').env('DOCKERLET_ALLOW_HOST_PORTS').default(DEFAULT_HOST_PORTS),
+    new Option('--allow-capabilities <cap,...>', "capabilities a Session may add beyond Docker's default set, e.g. NET_ADMIN,SYS_PTRACE (default: none)").env('DOCKERLET_ALLOW_CAPABILITIES'),
+    new Option('--allow-devices <prefix,...>', 'host devices a Session may use, by path prefix (e.g. /dev/fuse); "gpus" allows spec.gpus (default: none)').env('DOCKERLET_ALLOW_DEVICES'),
+    new Option('--allow-env-files <prefix,...>', "spec.env[].valueFrom.file may read files under these prefixes on the agent's host (default: none)").env('DOCKERLET_ALLOW_ENV_FILES'),
+    new Option('--allow-host-network', "let spec.networks name host (the host's network namespace)").env('DOCKERLET_ALLOW_HOST_NETWORK').default(false),
+    new Option('--allow-namespaces <ns,...>', 'run only Sessions in these namespaces (default: any)').env('DOCKERLET_ALLOW_NAMESPACES'),
+    new Option('--max-cpu <cpu>', 'the most spec.resources.cpu a Session may ask for, e.g. 2 or 500m; a Session without a cpu limit is then refused (default: no maximum)').env('DOCKERLET_MAX_CPU'),
+    new Option('--max-memory <quantity>', 'the most spec.resources.memory a Session may ask for, e.g. 4Gi; a Session without a memory limit is then refused (default: no maximum)').env('DOCKERLET_MAX_MEMORY'),
   ];
 }
 
@@ -273,7 +295,7 @@ export interface RawCommonOptions {
   runtime?: RuntimeKind;
 }
 
-export interface RawAgentOptions extends RawCommonOptions {
+export interface RawAgentOptions extends RawCommonOptions, RawPolicyOptions {
   listen: string;
   logFormat: LogFormat;
   logLevel: LogLevel;
@@ -397,6 +419,7 @@ export function agentConfig(raw: RawAgentOptions & RawRedisOptions): AgentConfig
     agentLabels: raw.agentLabels ?? {},
     rescheduleAfterMs: raw.rescheduleAfter ?? DEFAULT_RESCHEDULE_AFTER_MS,
     cordon: truthy(raw.cordon ?? false),
+    policy: hostPolicyConfig(raw, common.dockerSocket),
     fleetFlags: [
       ...(raw.agentLabels !== undefined ? ['--agent-labels'] : []),
       ...(raw.maxSessions !== undefined ? ['--max-sessions'] : []),

@@ -69,6 +69,7 @@ export function startLeaderWork(deps: LeaderWorkDeps, signal: AbortSignal): Lead
     logger,
     mayDeleteUndesired,
     stopTimeoutSeconds: config.stopTimeoutSeconds,
+    policy: config.policy,
     ...(deps.finalizer ? { finalizer: deps.finalizer } : {}),
     ...(deps.events ? { events: deps.events } : {}),
   });

@@ -6,12 +6,14 @@ import { ownedBy } from '../../controllers/session/labels.ts';
 import { ImagePresence } from '../../controllers/session/image-presence.ts';
 import { observe } from '../../controllers/session/observe.ts';
 import { plan, planToString } from '../../controllers/session/plan.ts';
-import { commonOptions } from '../config.ts';
+import { commonOptions, configOrExit, policyOptions } from '../config.ts';
 import type { RawCommonOptions } from '../config.ts';
+import { hostPolicyConfig, resolveEngineSocket } from '../policy-config.ts';
+import type { RawPolicyOptions } from '../policy-config.ts';
 import { openRuntime } from '../runtime/open-runtime.ts';
 import { loadStoreOnce, quietLogger, readOnlyConfig } from './shared.ts';
 
-interface DiffOptions extends RawCommonOptions {
+interface DiffOptions extends RawCommonOptions, RawPolicyOptions {
   pruneEmptyStore?: boolean;
 }
 
@@ -23,13 +25,16 @@ export function diffCommand(): Command {
       'after',
       `
 Exit status: 0 when the engine matches the store, 1 when there are changes to make, 2 on errors.
+Give it the agent's --allow-*/--max-* flags: a Session the agent's host policy refuses shows as
+"stalled: PolicyViolation" and plans nothing.
 
 Example:
   dockerlet diff --store ./examples`,
     );
-  for (const option of commonOptions()) command.addOption(option);
+  for (const option of [...commonOptions(), ...policyOptions()]) command.addOption(option);
   return command.action(async (options: DiffOptions, self: Command) => {
     const config = await readOnlyConfig(self, options);
+    const policy = await resolveEngineSocket(configOrExit(self, () => hostPolicyConfig(options, config.dockerSocket)));
     const logger = quietLogger();
     const store = await loadStoreOnce(config.storeDir, logger);
     const runtime = openRuntime({ runtime: config.runtime, socketPath: config.dockerSocket, registry: new Registry(), logger, stopTimeoutSeconds: 10 });
@@ -41,7 +46,7 @@ Example:
     const keys = [...new Set([...store.list().map((e) => e.key), ...cache.keys()])].sort();
     let changes = 0;
     for (const key of keys) {
-      const observed = await observe({ agent: config.agentName, store, cache, images, runtime }, key);
+      const observed = await observe({ agent: config.agentName, store, cache, images, runtime, policy }, key);
       if (observed.entry?.problem) process.stdout.write(`${key}: ${observed.entry.problem.message}\n`);
       if (observed.entry?.problem && !observed.entry.object) continue;
       const thePlan = plan({
@@ -52,11 +57,12 @@ Example:
         imagePresent: observed.imagePresent,
         ...(observed.envFiles ? { envFiles: observed.envFiles } : {}),
         ...(observed.missingNetworks ? { missingNetworks: observed.missingNetworks } : {}),
+        ...(observed.refused ? { refused: observed.refused } : {}),
         mayDeleteUndesired,
         crashLoop: { consecutiveRestarts: 0 },
         now: Date.now(),
       });
-      if (thePlan.operations.length === 0 && !thePlan.wait) continue;
+      if (thePlan.operations.length === 0 && !thePlan.wait && !thePlan.stalled) continue;
       changes += thePlan.operations.length;
       process.stdout.write(`${planToString(thePlan)}\n`);
     }

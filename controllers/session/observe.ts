@@ -11,6 +11,10 @@ import { desiredContainer } from './desired.ts';
 import type { EnvFiles, FileReader } from './env-files.ts';
 import { envFilePaths, hostFileReader, readEnvFiles } from './env-files.ts';
 import { LABELS } from './labels.ts';
+import type { HostPolicy } from './policy.ts';
+import { policyPaths, policyViolations } from './policy.ts';
+import type { PathResolver } from './host-paths.ts';
+import { hostPathResolver, resolveHostPaths } from './host-paths.ts';
 
 export interface Observation {
   entry?: DesiredEntry<Session>;
@@ -25,6 +29,8 @@ export interface Observation {
   envFiles?: EnvFiles;
   /** spec.networks the engine does not have; only looked up when a container must be created. */
   missingNetworks?: string[];
+  /** How the desired Session breaks the host policy; when set, nothing else was looked up or read. */
+  refused?: string[];
 }
 
 /** Whether this agent runs the Session: assigned to it, or unassigned. */
@@ -40,6 +46,10 @@ export interface ObserveDeps {
   runtime: Pick<DockerRuntime, 'findNetwork'>;
   /** Where spec.env[].valueFrom.file is read; the host's filesystem by default. */
   files?: FileReader;
+  /** What a Session may take from the host (policy.ts); undefined judges nothing (`dockerlet diff` without policy flags). */
+  policy?: HostPolicy;
+  /** How host paths are resolved for the policy (symlinks followed); the host's filesystem by default. */
+  paths?: PathResolver;
 }
 
 export async function observe(deps: ObserveDeps, key: ObjectKey): Promise<Observation> {
@@ -52,6 +62,13 @@ export async function observe(deps: ObserveDeps, key: ObjectKey): Promise<Observ
   await Promise.all(unsettled.map((c) => deps.cache.refresh(c.id)));
   const containers = deps.cache.containersFor(key);
   if (!desired) return entry ? { entry, containers } : { containers };
+  // Before any env file is read or image looked up: a refused Session costs the host nothing.
+  if (deps.policy) {
+    const paths = policyPaths(desired);
+    const resolved = paths.length > 0 ? await resolveHostPaths(paths, deps.paths ?? hostPathResolver) : undefined;
+    const refused = policyViolations(deps.policy, desired, resolved);
+    if (refused.length > 0) return { entry, desired, containers, refused };
+  }
   // Read on every reconcile: a changed file changes the hash, and so recreates the container.
   const envFiles = envFilePaths(desired.spec).length > 0 ? await readEnvFiles(desired.spec, deps.files ?? hostFileReader) : undefined;
   const wanted = desiredContainer(desired, deps.agent, envFiles);

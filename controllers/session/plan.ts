@@ -33,6 +33,8 @@ export interface PlanInput {
   envFiles?: EnvFiles;
   /** spec.networks the engine lacks (looked up only when a container must be created). */
   missingNetworks?: readonly string[];
+  /** How the Session breaks the agent's host policy (policy.ts), one message per field; nothing is created for it. */
+  refused?: readonly string[];
   /** Why this runtime cannot run the Session as written (DockerRuntime.unsupported), one message per field. */
   unsupported?: readonly string[];
   /** False while the store is incomplete or start-up adoption is running: nothing is deleted then. */
@@ -53,8 +55,11 @@ export interface Plan {
   operations: Operation[];
   wait?: Wait;
   /** Nothing will change until the Session does: no operation, no retry. */
-  stalled?: { reason: 'UnsupportedByRuntime'; message: string };
+  stalled?: { reason: StalledReason; message: string };
 }
+
+export const STALLED_REASONS = ['PolicyViolation', 'UnsupportedByRuntime'] as const;
+export type StalledReason = (typeof STALLED_REASONS)[number];
 
 /** A container that ran at least this long resets the crash-loop count. */
 export const CRASH_RESET_MS = 10_000;
@@ -244,7 +249,11 @@ export function plan(input: PlanInput): Plan {
   const { key, desired } = input;
   if (!desired) return planDeletion(input);
 
-  // Touch nothing (an earlier version may still run), as for a spec the schema refuses.
+  // Touch nothing (an earlier, allowed version may still run: it keeps running), as for a spec the
+  // schema refuses. The host policy comes first: it is the operator's word, whatever the runtime.
+  if (input.refused && input.refused.length > 0) {
+    return { key, operations: [], stalled: { reason: 'PolicyViolation', message: input.refused.join('; ') } };
+  }
   if (input.unsupported && input.unsupported.length > 0) {
     return { key, operations: [], stalled: { reason: 'UnsupportedByRuntime', message: input.unsupported.join('; ') } };
   }

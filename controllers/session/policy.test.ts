@@ -95,4 +95,28 @@ describe('host-safety policy', () => {
     ]);
     expect(policyViolations({ ...base, namespaces: ['default'] }, session({}))).toEqual([]);
   });
+
+  it('refuses spec.env[].valueFrom.file outside --allow-env-files, and /proc even under an allowed prefix', () => {
+    const env = (file: string) => session({ env: [{ name: 'A', value: 'x' }, { name: 'TOKEN', valueFrom: { file } }] });
+    expect(policyViolations(base, env('/proc/self/environ'))).toEqual([
+      'spec.env[1].valueFrom.file: "/proc/self/environ" is under /proc, a host system directory (--allow-dangerous-host-paths); refused by policy',
+    ]);
+    expect(policyViolations(base, env('/run/secrets/token'))).toEqual([
+      'spec.env[1].valueFrom.file: "/run/secrets/token" is not under --allow-env-files (none); refused by policy',
+    ]);
+    expect(policyViolations({ ...base, envFilePrefixes: ['/run/secrets'] }, env('/run/secrets/token'))).toEqual([]);
+    expect(policyViolations({ ...base, envFilePrefixes: ['/'] }, env('/etc/shadow'))[0]).toContain('is under /etc');
+    const link = new Map<string, ResolvedPath>([['/run/secrets/token', { ok: true, path: '/proc/1/environ' }]]);
+    expect(policyViolations({ ...base, envFilePrefixes: ['/run/secrets'] }, env('/run/secrets/token'), link)[0]).toContain('resolves to "/proc/1/environ"');
+    expect(policyPaths(env('/run/secrets/token'))).toEqual(['/run/secrets/token']);
+  });
+
+  it('refuses the host network unless --allow-host-network', () => {
+    const s = session({ networks: ['host'] });
+    expect(policyViolations(base, s)).toEqual([
+      'spec.networks[0]: "host" shares the host\'s network namespace (--allow-host-network); refused by policy',
+    ]);
+    expect(policyViolations({ ...base, allowHostNetwork: true }, s)).toEqual([]);
+    expect(policyViolations(base, session({ networks: ['front', 'hostile'] }))).toEqual([]);
+  });
 });

@@ -28,6 +28,10 @@ export interface HostPolicy {
   maxMemoryBytes?: number;
   /** Only Sessions in these namespaces; undefined: any. */
   namespaces?: readonly string[];
+  /** Path prefixes spec.env[].valueFrom.file may read on the agent's host; empty: none (the agent would read /proc/self/environ for anyone). */
+  envFilePrefixes: readonly string[];
+  /** Let spec.networks name `host`: the host's network namespace (its loopback, every port). */
+  allowHostNetwork: boolean;
 }
 
 /** Docker's default capability set (moby's oci/caps/defaults.go): adding one of these changes nothing. */
@@ -40,9 +44,19 @@ export const DOCKER_DEFAULT_CAPABILITIES = [
 export const DANGEROUS_HOST_PATHS = ['/etc', '/proc', '/sys', '/var/lib/docker'] as const;
 
 export const GPUS_DEVICE_ENTRY = 'gpus';
+const HOST_NETWORK = 'host';
 
 export function defaultHostPolicy(engineSocket: string): HostPolicy {
-  return { hostPathPrefixes: [], allowDangerousHostPaths: false, engineSocket, hostPorts: [{ min: 1024, max: 65535 }], capabilities: [], devices: [] };
+  return {
+    hostPathPrefixes: [],
+    allowDangerousHostPaths: false,
+    engineSocket,
+    hostPorts: [{ min: 1024, max: 65535 }],
+    capabilities: [],
+    devices: [],
+    envFilePrefixes: [],
+    allowHostNetwork: false,
+  };
 }
 
 /** What observe found a path to resolve to (symlinks followed), or why it could not. */
@@ -98,6 +112,11 @@ export function policyViolations(policy: HostPolicy, session: Session, resolved:
   if (policy.namespaces && !policy.namespaces.includes(namespace)) {
     out.push(`metadata.namespace: ${JSON.stringify(namespace)} is not in --allow-namespaces (${listed(policy.namespaces)}); refused by policy`);
   }
+  (spec.networks ?? []).forEach((n, i) => {
+    if (n === HOST_NETWORK && !policy.allowHostNetwork) {
+      out.push(`spec.networks[${i}]: "host" shares the host's network namespace (--allow-host-network); refused by policy`);
+    }
+  });
   (spec.volumes ?? []).forEach((v, i) => {
     if (v.hostPath !== undefined) out.push(...judgePath(`spec.volumes[${i}].hostPath`, v.hostPath, policy.hostPathPrefixes, '--allow-host-paths', policy, resolved.get(v.hostPath)));
   });
@@ -118,6 +137,10 @@ export function policyViolations(policy: HostPolicy, session: Session, resolved:
   (spec.devices ?? []).forEach((d, i) => {
     out.push(...judgePath(`spec.devices[${i}].hostPath`, d.hostPath, devicePrefixes, '--allow-devices', { ...policy, allowDangerousHostPaths: true }, resolved.get(d.hostPath)));
   });
+  // The agent reads these files itself (as root, often): judged like a hostPath before any read.
+  (spec.env ?? []).forEach((e, i) => {
+    if (e.valueFrom) out.push(...judgePath(`spec.env[${i}].valueFrom.file`, e.valueFrom.file, policy.envFilePrefixes, '--allow-env-files', policy, resolved.get(e.valueFrom.file)));
+  });
   if (spec.gpus && !policy.devices.includes(GPUS_DEVICE_ENTRY)) {
     out.push(`spec.gpus: GPUs are not allowed (--allow-devices ${GPUS_DEVICE_ENTRY}); refused by policy`);
   }
@@ -136,5 +159,11 @@ export function policyViolations(policy: HostPolicy, session: Session, resolved:
 /** Host paths whose symlinks observe must resolve before policyViolations judges them. */
 export function policyPaths(session: Session): string[] {
   const spec = session.spec;
-  return [...new Set([...(spec.volumes ?? []).flatMap((v) => (v.hostPath !== undefined ? [v.hostPath] : [])), ...(spec.devices ?? []).map((d) => d.hostPath)])];
+  return [
+    ...new Set([
+      ...(spec.volumes ?? []).flatMap((v) => (v.hostPath !== undefined ? [v.hostPath] : [])),
+      ...(spec.devices ?? []).map((d) => d.hostPath),
+      ...(spec.env ?? []).flatMap((e) => (e.valueFrom ? [e.valueFrom.file] : [])),
+    ]),
+  ];
 }

@@ -30,6 +30,9 @@ import { operationReason, sessionSubject } from './events.ts';
 import type { SessionFinalizer } from './finalizer.ts';
 import type { FileReader } from './env-files.ts';
 import { probeProblems } from './probes.ts';
+import type { HostPolicy } from './policy.ts';
+import type { PathResolver } from './host-paths.ts';
+import { STALLED } from '../../reconciler/conditions.ts';
 
 export interface SessionControllerDeps {
   agent: string;
@@ -49,6 +52,10 @@ export interface SessionControllerDeps {
   events?: EventRecorder;
   /** Where spec.env[].valueFrom.file is read; the host's filesystem by default. */
   files?: FileReader;
+  /** What a Session may take from the host (--allow-* flags); a Session that breaks it gets no container. */
+  policy: HostPolicy;
+  /** How host paths are resolved for the policy; the host's filesystem by default. */
+  paths?: PathResolver;
 }
 
 /** While a deleted Session's container is still there, look again this soon. */
@@ -122,7 +129,7 @@ export function createSessionReconciler(deps: SessionControllerDeps) {
     const log = context?.log ?? deps.logger.child({ controller: 'session', key });
     const previous = deps.statusStore.get(key);
     const now = deps.clock.now();
-    const { entry, desired: assigned, wantedHash, containers, imagePresent, imageId, envFiles, missingNetworks } = await observe(deps, key);
+    const { entry, desired: assigned, wantedHash, containers, imagePresent, imageId, envFiles, missingNetworks, refused } = await observe(deps, key);
 
     if (entry?.problem && !entry.object) {
       // Invalid from the start: report it and touch nothing.
@@ -155,6 +162,7 @@ export function createSessionReconciler(deps: SessionControllerDeps) {
       ...(envFiles ? { envFiles } : {}),
       ...(missingNetworks ? { missingNetworks } : {}),
       ...(unsupported.length > 0 ? { unsupported } : {}),
+      ...(refused ? { refused } : {}),
       mayDeleteUndesired: deps.mayDeleteUndesired(),
       crashLoop: book,
       now,
@@ -204,6 +212,11 @@ export function createSessionReconciler(deps: SessionControllerDeps) {
           now: new Date(deps.clock.now()),
         });
         if (!deepEqual(status, previous)) await deps.statusStore.write(key, status);
+        // Refused (policy, runtime): one Warning per new refusal, not one per resync.
+        const wasStalled = previous?.conditions?.find((c) => c.type === STALLED);
+        if (thePlan.stalled && !(wasStalled?.status === 'True' && wasStalled.reason === thePlan.stalled.reason && (wasStalled.message ?? '').startsWith(thePlan.stalled.message))) {
+          events.record(sessionSubject(assigned), 'Warning', thePlan.stalled.reason, thePlan.stalled.message);
+        }
       }
     }
     if (failure !== undefined) throw failure;

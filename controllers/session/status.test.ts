@@ -228,7 +228,22 @@ describe('sessionStatus', () => {
       expect(fresh.observedGeneration).toBeUndefined();
       const earlier = sessionStatus(input({ desired: s, container: container(session({}), 'running'), upToDate: false, plan, previous }));
       expect(earlier.observedGeneration).toBe(3);
-      expect(getCondition(earlier.conditions, 'Stalled')?.message).toBe(`${plan.stalled?.message ?? ''} (the container of an earlier version is left as it is)`);
+      expect(getCondition(earlier.conditions, 'Stalled')?.message).toBe(`${plan.stalled?.message ?? ''} (the container of the last accepted version, c0ffee000000, keeps running as it was)`);
+    });
+
+    it('a Session edited into a policy violation: Stalled PolicyViolation, the old container kept and said so in the message', () => {
+      const s = session({ volumes: [{ name: 'd', hostPath: '/var/run/docker.sock' }] }, 4);
+      const message = 'spec.volumes[0].hostPath: "/var/run/docker.sock" is the engine socket (--allow-dangerous-host-paths); refused by policy';
+      const plan: Plan = { key: 'default/web', operations: [], stalled: { reason: 'PolicyViolation', message } };
+      const kept = sessionStatus(input({ desired: s, container: container(session({}), 'running'), upToDate: false, plan, previous }));
+      expect(kept.phase).toBe('Running');
+      expect(kept.containerID).toBe(container(session({}), 'running').id);
+      expect(kept.observedGeneration).toBe(3);
+      expect(getCondition(kept.conditions, 'Stalled')).toMatchObject({ status: 'True', reason: 'PolicyViolation' });
+      expect(kept.message).toBe(`${message} (the container of the last accepted version, c0ffee000000, keeps running as it was)`);
+      const none = sessionStatus(input({ desired: s, plan }));
+      expect(none).toMatchObject({ phase: 'Pending', message });
+      expect(none.containerID).toBeUndefined();
     });
 
     it('waits on a network or a file: Pending without a container, the running one kept Ready', () => {

@@ -84,6 +84,12 @@ function endpoints(c: ContainerDetails | undefined, session: Session): string[] 
   return (session.spec.ports ?? []).map((p) => `${c.ipAddress}:${p.containerPort}/${(p.protocol ?? 'TCP').toLowerCase()}`);
 }
 
+/** A refused version (policy, runtime) changes nothing: say what still runs, if anything. */
+function refusedMessage(refused: NonNullable<Plan['stalled']>, container: ContainerDetails | undefined): string {
+  if (!container) return refused.message;
+  return `${refused.message} (the container of the last accepted version, ${container.id.slice(0, 12)}, keeps running as it was)`;
+}
+
 export function sessionStatus(input: StatusInput): SessionStatus {
   const { desired, previous, now } = input;
   let conditions: Condition[] = previous?.conditions ?? [];
@@ -121,7 +127,7 @@ export function sessionStatus(input: StatusInput): SessionStatus {
   const progress = !failure && precondition ? precondition : { reason, message };
   set(RECONCILING, converged ? 'False' : 'True', converged ? (halt?.reason ?? 'Converged') : progress.reason, converged ? (halt?.message ?? 'nothing to do') : progress.message);
   if (input.problem) set(STALLED, 'True', input.problem.reason, `${input.problem.message} (still running the last valid version)`);
-  else if (refused) set(STALLED, 'True', refused.reason, input.container ? `${refused.message} (the container of an earlier version is left as it is)` : refused.message);
+  else if (refused) set(STALLED, 'True', refused.reason, refusedMessage(refused, input.container));
   else if (stuck) set(STALLED, 'True', reason, message);
   else set(STALLED, 'False', 'Reconciled', 'spec accepted');
 
@@ -130,7 +136,7 @@ export function sessionStatus(input: StatusInput): SessionStatus {
     agent: input.agent,
     restartCount: input.restartCount,
     endpoints: endpoints(input.container, desired),
-    message: input.problem ? `${message}; ${input.problem.message}` : message,
+    message: input.problem ? `${message}; ${input.problem.message}` : refused ? refusedMessage(refused, input.container) : message,
     conditions,
   };
   if (input.container) status.containerID = input.container.id;

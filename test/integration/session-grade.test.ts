@@ -13,7 +13,7 @@ import { FileStatusStore } from '../../agent/status/file-status-store.ts';
 import type { SessionStatus } from '../../crds/types.ts';
 import { dockerCli, requireTestEngine, uniqueRunId } from '../support/docker.ts';
 import { AgentWorld, metricValue } from '../support/agent-process.ts';
-import { inProcessAgentConfig } from '../support/agent-config.ts';
+import { inProcessAgentConfig, testPolicy } from '../support/agent-config.ts';
 import { consistently, eventually } from '../support/eventually.ts';
 
 const MiB = 1024 * 1024;
@@ -56,7 +56,10 @@ describe('session-grade fields on the real engine', () => {
   });
 
   async function start(): Promise<RunningAgent> {
-    agent = await startAgent(await inProcessAgentConfig(world), { logger: pino({ level: 'silent' }) });
+    // What these Sessions take from the host (a capability, /dev/zero, GPUs, files of the world
+    // read into env values) is refused by the default host policy: this agent allows it.
+    const policy = testPolicy({ capabilities: ['SYS_PTRACE'], devices: ['/dev/zero', 'gpus'], envFilePrefixes: [world.root] });
+    agent = await startAgent(await inProcessAgentConfig(world, { policy }), { logger: pino({ level: 'silent' }) });
     return agent;
   }
 

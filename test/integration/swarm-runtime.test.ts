@@ -12,7 +12,7 @@ import type { RunningAgent } from '../../agent/agent.ts';
 import { startAgent } from '../../agent/agent.ts';
 import { dockerCli, freePort, TEST_IMAGE } from '../support/docker.ts';
 import { AgentWorld, metricValue } from '../support/agent-process.ts';
-import { inProcessAgentConfig } from '../support/agent-config.ts';
+import { inProcessAgentConfig, testPolicy } from '../support/agent-config.ts';
 import { consistently, eventually } from '../support/eventually.ts';
 import { createSleepService, removeSwarmRun, requireTestSwarm, serviceTasks } from '../support/swarm.ts';
 import { uniqueRunId } from '../support/docker.ts';
@@ -109,7 +109,8 @@ describe('--runtime swarm on the real single-node swarm', () => {
   }
 
   async function start(w: AgentWorld): Promise<RunningAgent> {
-    agent = await startAgent(await inProcessAgentConfig(w, { runtime: 'swarm' }), { logger: pino({ level: 'silent' }) });
+    // The bind-mount test mounts a directory of its world: the host policy must allow it.
+    agent = await startAgent(await inProcessAgentConfig(w, { runtime: 'swarm', policy: testPolicy({ hostPathPrefixes: [w.root] }) }), { logger: pino({ level: 'silent' }) });
     return agent;
   }
 

@@ -12,7 +12,7 @@ import { FileStatusStore } from '../../agent/status/file-status-store.ts';
 import type { SessionStatus } from '../../crds/types.ts';
 import { dockerCli } from '../support/docker.ts';
 import { AgentWorld } from '../support/agent-process.ts';
-import { inProcessAgentConfig } from '../support/agent-config.ts';
+import { inProcessAgentConfig, testPolicy } from '../support/agent-config.ts';
 import { consistently, eventually } from '../support/eventually.ts';
 import { requireTestSwarm, serviceTasks } from '../support/swarm.ts';
 
@@ -40,7 +40,9 @@ describe('--runtime swarm: session-grade fields', () => {
   });
 
   async function start(w: AgentWorld): Promise<RunningAgent> {
-    agent = await startAgent(await inProcessAgentConfig(w, { runtime: 'swarm' }), { logger: pino({ level: 'silent' }) });
+    // Allowed by the host policy, so what is judged is what Swarm can run (devices and GPUs: nothing).
+    const policy = testPolicy({ capabilities: ['SYS_PTRACE'], devices: ['/dev/zero', 'gpus'] });
+    agent = await startAgent(await inProcessAgentConfig(w, { runtime: 'swarm', policy }), { logger: pino({ level: 'silent' }) });
     return agent;
   }
 

@@ -1,8 +1,15 @@
 // The config of an agent run in-process by an integration test: one world's store, state and
 // name, the test engine, a free port, quiet logs, and no periodic resync (tests trigger their own).
 import type { AgentConfig } from '../../agent/config.ts';
+import { defaultHostPolicy } from '../../controllers/session/policy.ts';
+import type { HostPolicy } from '../../controllers/session/policy.ts';
 import type { AgentWorld } from './agent-process.ts';
 import { freePort, TEST_DOCKER_SOCKET } from './docker.ts';
+
+/** The agent's default host policy (nothing from the host beyond Docker's defaults), plus what a test needs. */
+export function testPolicy(allow: Partial<HostPolicy> = {}): HostPolicy {
+  return { ...defaultHostPolicy(TEST_DOCKER_SOCKET), ...allow };
+}
 
 export async function inProcessAgentConfig(world: AgentWorld, overrides: Partial<AgentConfig> = {}): Promise<AgentConfig> {
   return {
@@ -32,6 +39,7 @@ export async function inProcessAgentConfig(world: AgentWorld, overrides: Partial
     rescheduleAfterMs: 60_000,
     cordon: false,
     fleetFlags: [],
+    policy: testPolicy(),
     ...overrides,
   };
 }

@@ -10,6 +10,7 @@ import { FakeClock } from '../../reconciler/fake-clock.ts';
 import { ContainerCache } from '../../controllers/session/container-cache.ts';
 import { ImagePresence } from '../../controllers/session/image-presence.ts';
 import { ownedBy } from '../../controllers/session/labels.ts';
+import { defaultHostPolicy } from '../../controllers/session/policy.ts';
 import { createSessionReconciler } from '../../controllers/session/reconcile.ts';
 import type { SessionControllerDeps } from '../../controllers/session/reconcile.ts';
 import { FAKE_OPS, FakeDockerRuntime } from './fake-runtime.ts';
@@ -65,6 +66,7 @@ export function sessionHarness(options: SessionHarnessOptions) {
     logger,
     mayDeleteUndesired: () => world.mayDelete,
     stopTimeoutSeconds: 1,
+    policy: defaultHostPolicy('/var/run/docker.sock'),
     ...options.extra?.({ runtime, clock }),
   });
   const signal = new AbortController().signal;
