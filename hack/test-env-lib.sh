@@ -49,3 +49,19 @@ pid_alive() {
   pid="$(cat "$pidfile")"
   [ -n "$pid" ] && [ -r "/proc/$pid/comm" ] && [ "$(cat "/proc/$pid/comm")" = "$comm" ]
 }
+
+# Whether node_modules holds what package-lock.json pins, by npm's own record of what it installed
+# (node_modules/.package-lock.json), entry by entry. Not by file times: a fresh checkout's lock file
+# is newer than any node_modules, and a worktree may share another checkout's node_modules.
+npm_deps_current() {
+  [ -f node_modules/.package-lock.json ] || return 1
+  node -e '
+    const { readFileSync } = require("node:fs");
+    const want = JSON.parse(readFileSync("package-lock.json", "utf8")).packages ?? {};
+    const have = JSON.parse(readFileSync("node_modules/.package-lock.json", "utf8")).packages ?? {};
+    // Optional packages for other platforms (esbuild binaries) are never installed.
+    const missing = Object.entries(want).some(([path, pkg]) => path !== "" && !pkg.optional && have[path]?.version !== pkg.version);
+    const extra = Object.entries(have).some(([path, pkg]) => want[path]?.version !== pkg.version);
+    process.exit(missing || extra ? 1 : 0);
+  ' 2>/dev/null
+}
