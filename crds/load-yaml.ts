@@ -131,8 +131,11 @@ export interface FileReport {
   problems: FieldProblem[];
 }
 
+/** More rules for a valid object (the agent's host policy, for `validate --policy`); messages start with the field path. */
+export type ExtraCheck = (object: Session | Agent) => FieldProblem[];
+
 /** Validates files and directories (recursively, *.yaml and *.yml) as `dockerlet validate` does. */
-export async function validateFiles(paths: readonly string[]): Promise<FileReport[]> {
+export async function validateFiles(paths: readonly string[], extra?: ExtraCheck): Promise<FileReport[]> {
   const files: string[] = [];
   const visited = new Set<string>();
   const reports: FileReport[] = [];
@@ -151,13 +154,13 @@ export async function validateFiles(paths: readonly string[]): Promise<FileRepor
       reports.push(unreadable(file, err));
       continue;
     }
-    reports.push(validateText(text, file));
+    reports.push(validateText(text, file, extra));
   }
   return reports;
 }
 
 /** Validates one file's text; `path` is used in messages. */
-export function validateText(text: string, path: string): FileReport {
+export function validateText(text: string, path: string, extra?: ExtraCheck): FileReport {
   const documents: DocumentReport[] = [];
   const problems: FieldProblem[] = [];
   for (const m of parseManifests(text, path)) {
@@ -174,11 +177,12 @@ export function validateText(text: string, path: string): FileReport {
       continue;
     }
     const result = validateObject(m.doc);
-    if (result.ok) {
+    const found = result.ok ? (extra?.(result.object) ?? []) : result.problems;
+    if (result.ok && found.length === 0) {
       documents.push({ index: m.index, position: m.position, ok: true, ...ids, object: result.object, problems: [] });
       continue;
     }
-    const located = result.problems.map((p) => {
+    const located = found.map((p) => {
       const at = m.locate(p.fieldPath);
       return { fieldPath: p.fieldPath, message: `${path}:${at.line}:${at.col}: ${p.message}` };
     });

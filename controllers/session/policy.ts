@@ -6,6 +6,7 @@ import { posix } from 'node:path';
 import type { Session } from '../../crds/types.ts';
 import { DEFAULT_NAMESPACE } from '../../crds/types.ts';
 import { parseCpuToNanoCpus, parseMemoryToBytes } from '../../crds/quantity.ts';
+import type { FieldProblem } from '../../crds/problems.ts';
 
 export interface PortRange {
   min: number;
@@ -154,6 +155,12 @@ export function policyViolations(policy: HostPolicy, session: Session, resolved:
     else if (parseMemoryToBytes(memory) > policy.maxMemoryBytes) out.push(`spec.resources.memory: ${JSON.stringify(memory)} exceeds --max-memory ${policy.maxMemoryBytes} bytes; refused by policy`);
   }
   return out;
+}
+
+/** The same violations with their field paths apart, for `dockerlet validate --policy` to place them at a file's line. */
+export function policyProblems(policy: HostPolicy, session: Session, resolved?: ReadonlyMap<string, ResolvedPath>): FieldProblem[] {
+  // Every message above starts with "<field path>: ", and no field path holds ": ".
+  return policyViolations(policy, session, resolved).map((message) => ({ fieldPath: message.slice(0, message.indexOf(': ')), message }));
 }
 
 /** Host paths whose symlinks observe must resolve before policyViolations judges them. */
