@@ -143,4 +143,16 @@ describe('cross-field rules', () => {
     expect(problems[0]).toMatch(/^spec\.agentSelector\.matchLabels\[bad key\]: Invalid value: "bad key": name part must consist of alphanumeric/);
     expect(problems[1]).toMatch(/^spec\.agentSelector\.matchLabels\.zone: Invalid value: "not ok": a valid label must be an empty string/);
   });
+
+  it('refuses a .. segment in host paths (volumes, devices, env files), and relative ones by pattern', () => {
+    expect(problemsOf({ volumes: [{ name: 'h', hostPath: '/srv/sessions/../../etc' }, { name: 'ok', hostPath: '/srv/a..b/..c' }] })).toEqual([
+      'spec.volumes[0].hostPath: Invalid value: "/srv/sessions/../../etc": may not contain a ".." segment; write the path it means',
+    ]);
+    expect(problemsOf({ devices: [{ hostPath: '/dev/..' }] })).toEqual(['spec.devices[0].hostPath: Invalid value: "/dev/..": may not contain a ".." segment; write the path it means']);
+    expect(problemsOf({ env: [{ name: 'T', valueFrom: { file: '/run/secrets/../../proc/self/environ' } }] })).toEqual([
+      'spec.env[0].valueFrom.file: Invalid value: "/run/secrets/../../proc/self/environ": may not contain a ".." segment; write the path it means',
+    ]);
+    expect(problemsOf({ volumes: [{ name: 'h', hostPath: 'srv/data' }] })[0]).toMatch(/^spec\.volumes\[0\]\.hostPath: Invalid value: "srv\/data": must match pattern/);
+    expect(problemsOf({ volumes: [{ name: 'h', hostPath: `/${'a'.repeat(4096)}` }] })[0]).toMatch(/^spec\.volumes\[0\]\.hostPath: Too long/);
+  });
 });

@@ -191,6 +191,31 @@ const tmpfsPathFree: Rule<SessionSpec> = {
   },
 };
 
+// A `..` segment in a host path makes what a reader of the manifest sees differ from what the
+// agent's host policy judges (the normalised path): /srv/sessions/../../etc is /etc. Refused at
+// apply time; the agent's policy stays the authority (it normalises and follows symlinks too).
+// Paths are absolute (the schema's pattern), so a `..` segment is "/../" inside or "/.." at the end.
+function hasDotDot(path: string): boolean {
+  return path.includes('/../') || path.endsWith('/..');
+}
+
+function noDotDot(id: string, list: 'volumes' | 'devices' | 'env', field: readonly (string | number)[], pathOf: (spec: SessionSpec, i: number) => string | undefined): Rule<SessionSpec> {
+  return {
+    id,
+    check(spec) {
+      const items = spec[list] ?? [];
+      return items.flatMap((_item, i) => {
+        const path = pathOf(spec, i);
+        return path !== undefined && hasDotDot(path) ? [problem.invalid(['spec', list, i, ...field], path, 'may not contain a ".." segment; write the path it means')] : [];
+      });
+    },
+  };
+}
+
+const hostPathNoDotDot = noDotDot('host-path-no-dot-dot', 'volumes', ['hostPath'], (spec, i) => spec.volumes?.[i]?.hostPath);
+const devicePathNoDotDot = noDotDot('device-path-no-dot-dot', 'devices', ['hostPath'], (spec, i) => spec.devices?.[i]?.hostPath);
+const envFileNoDotDot = noDotDot('env-file-no-dot-dot', 'env', ['valueFrom', 'file'], (spec, i) => spec.env?.[i]?.valueFrom?.file);
+
 function trimSlashes(path: string): string {
   return path.replace(/(.)\/+$/, '$1');
 }
@@ -207,6 +232,9 @@ export const SESSION_RULES: readonly Rule<SessionSpec>[] = [
   devicePathsUnique,
   ulimitSoftWithinHard,
   tmpfsPathFree,
+  hostPathNoDotDot,
+  devicePathNoDotDot,
+  envFileNoDotDot,
 ];
 
 export function checkSessionRules(spec: SessionSpec): FieldProblem[] {

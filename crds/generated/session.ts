@@ -159,7 +159,7 @@ export interface PortSpec {
 export interface VolumeSpec {
   name: string;
   /**
-   * An absolute path on the Docker host, bind-mounted.
+   * An absolute path on the Docker host, bind-mounted; no .. segment. The agent's host policy decides whether it may be mounted (--allow-host-paths).
    */
   hostPath?: string;
   /**

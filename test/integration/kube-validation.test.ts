@@ -16,6 +16,15 @@ interface Fixture {
 }
 
 const FIXTURES: Fixture[] = [
+  { name: 'host-path-dot-dot', spec: { image: 'x', volumes: [{ name: 'h', hostPath: '/srv/sessions/../../etc' }] }, rejected: { path: 'spec.volumes', rule: 'host-path-no-dot-dot' } },
+  { name: 'host-path-dots-in-names', spec: { image: 'x', volumes: [{ name: 'h', hostPath: '/srv/a..b/..c/d..' }] } },
+  { name: 'host-path-relative', spec: { image: 'x', volumes: [{ name: 'h', hostPath: 'srv/data' }] }, rejected: { path: 'spec.volumes[0].hostPath' } },
+  { name: 'device-path-dot-dot', spec: { image: 'x', devices: [{ hostPath: '/dev/..' }] }, rejected: { path: 'spec.devices', rule: 'device-path-no-dot-dot' } },
+  { name: 'env-file-dot-dot', spec: { image: 'x', env: [{ name: 'T', valueFrom: { file: '/run/secrets/../../proc/self/environ' } }] }, rejected: { path: 'spec.env', rule: 'env-file-no-dot-dot' } },
+  { name: 'env-file-relative', spec: { image: 'x', env: [{ name: 'T', valueFrom: { file: 'token' } }] }, rejected: { path: 'spec.env[0].valueFrom.file' } },
+  { name: 'host-port-0', spec: { image: 'x', ports: [{ containerPort: 80, hostPort: 0 }] }, rejected: { path: 'spec.ports[0].hostPort' } },
+  { name: 'host-port-65536', spec: { image: 'x', ports: [{ containerPort: 80, hostPort: 65536 }] }, rejected: { path: 'spec.ports[0].hostPort' } },
+  { name: 'container-port-0', spec: { image: 'x', ports: [{ containerPort: 0 }] }, rejected: { path: 'spec.ports[0].containerPort' } },
   { name: 'valid', spec: { image: 'nginx:1.27', ports: [{ containerPort: 80, hostPort: 8080 }], resources: { memory: '64Mi', cpu: '500m' } } },
   { name: 'no-image', spec: { command: ['sleep'] }, rejected: { path: 'spec.image' } },
   { name: 'bad-memory', spec: { image: 'x', resources: { memory: '12XB' } }, rejected: { path: 'spec.resources.memory' } },
