@@ -21,6 +21,8 @@ import type { DockerRuntime, EngineInfo } from '../controllers/runtime/docker-ru
 import { startHeartbeat } from '../controllers/agent/heartbeat.ts';
 import { allocationOf } from '../controllers/scheduler/allocation.ts';
 import { assignedTo } from '../controllers/session/observe.ts';
+import { Prober } from '../controllers/session/prober.ts';
+import { netProbes } from './runtime/net-probes.ts';
 import type { ReplicaRegistry } from './leader/replicas.ts';
 
 export interface LeaderWorkDeps {
@@ -58,6 +60,8 @@ export function startLeaderWork(deps: LeaderWorkDeps, signal: AbortSignal): Lead
   const adoption = new StartupAdoption(logger);
   const mayDeleteUndesired = (): boolean =>
     adoption.isComplete() && store.isComplete() && (config.pruneEmptyStore || store.size() > 0);
+  // Probe state lives as long as this leadership: a new leader starts its checks over.
+  const prober = new Prober({ clock, transport: netProbes, logger: logger.child({ component: 'prober' }), onChange: (key) => sessions.enqueue(key) });
   const reconcile = createSessionReconciler({
     agent: config.agentName,
     store,
@@ -70,6 +74,7 @@ export function startLeaderWork(deps: LeaderWorkDeps, signal: AbortSignal): Lead
     mayDeleteUndesired,
     stopTimeoutSeconds: config.stopTimeoutSeconds,
     policy: config.policy,
+    prober,
     ...(deps.finalizer ? { finalizer: deps.finalizer } : {}),
     ...(deps.events ? { events: deps.events } : {}),
   });
@@ -94,6 +99,7 @@ export function startLeaderWork(deps: LeaderWorkDeps, signal: AbortSignal): Lead
   // In the abort itself, not after the await that follows it: any reconcile resuming in between
   // (an engine answer that just arrived) already sees its signal aborted and sends nothing more.
   const cancel = (): void => {
+    prober.stop();
     sessions.cancelInFlight();
     liveness.cancelInFlight();
   };

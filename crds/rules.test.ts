@@ -155,4 +155,12 @@ describe('cross-field rules', () => {
     expect(problemsOf({ volumes: [{ name: 'h', hostPath: 'srv/data' }] })[0]).toMatch(/^spec\.volumes\[0\]\.hostPath: Invalid value: "srv\/data": must match pattern/);
     expect(problemsOf({ volumes: [{ name: 'h', hostPath: `/${'a'.repeat(4096)}` }] })[0]).toMatch(/^spec\.volumes\[0\]\.hostPath: Too long/);
   });
+
+  it('requires exec probes to agree: they become one engine HEALTHCHECK', () => {
+    const exec = { exec: { command: ['cat', '/tmp/ok'] }, periodSeconds: 2 };
+    expect(problemsOf({ readinessProbe: exec, livenessProbe: exec, startupProbe: { httpGet: { port: 80 } } })).toEqual([]);
+    expect(problemsOf({ readinessProbe: exec, livenessProbe: { ...exec, failureThreshold: 5 } })).toEqual([
+      "spec.livenessProbe.exec: Invalid value: \"cat /tmp/ok\": differs from spec.readinessProbe: exec probes become the container's one engine HEALTHCHECK, so they must share command, initialDelaySeconds, periodSeconds, timeoutSeconds and failureThreshold; make them the same or use httpGet or tcpSocket for one of them",
+    ]);
+  });
 });

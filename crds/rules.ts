@@ -216,6 +216,31 @@ const hostPathNoDotDot = noDotDot('host-path-no-dot-dot', 'volumes', ['hostPath'
 const devicePathNoDotDot = noDotDot('device-path-no-dot-dot', 'devices', ['hostPath'], (spec, i) => spec.devices?.[i]?.hostPath);
 const envFileNoDotDot = noDotDot('env-file-no-dot-dot', 'env', ['valueFrom', 'file'], (spec, i) => spec.env?.[i]?.valueFrom?.file);
 
+// Exec probes become the container's one engine HEALTHCHECK (controllers/session/probe-spec.ts):
+// two that differ could not both be honoured, so say so at apply time rather than run one of them.
+const EXEC_PROBE_FIELDS = ['readinessProbe', 'livenessProbe', 'startupProbe'] as const;
+const execProbesAgree: Rule<SessionSpec> = {
+  id: 'exec-probes-agree',
+  check(spec) {
+    const execs = EXEC_PROBE_FIELDS.filter((field) => spec[field]?.exec !== undefined);
+    const first = execs[0];
+    if (first === undefined) return [];
+    const check = (field: (typeof EXEC_PROBE_FIELDS)[number]): string => {
+      const p = spec[field];
+      return JSON.stringify([p?.exec?.command, p?.initialDelaySeconds ?? 0, p?.periodSeconds ?? 10, p?.timeoutSeconds ?? 1, p?.failureThreshold ?? 3]);
+    };
+    return execs
+      .filter((field) => check(field) !== check(first))
+      .map((field) =>
+        problem.invalid(
+          ['spec', field, 'exec'],
+          spec[field]?.exec?.command.join(' ') ?? '',
+          `differs from spec.${first}: exec probes become the container's one engine HEALTHCHECK, so they must share command, initialDelaySeconds, periodSeconds, timeoutSeconds and failureThreshold; make them the same or use httpGet or tcpSocket for one of them`,
+        ),
+      );
+  },
+};
+
 function trimSlashes(path: string): string {
   return path.replace(/(.)\/+$/, '$1');
 }
@@ -235,6 +260,7 @@ export const SESSION_RULES: readonly Rule<SessionSpec>[] = [
   hostPathNoDotDot,
   devicePathNoDotDot,
   envFileNoDotDot,
+  execProbesAgree,
 ];
 
 export function checkSessionRules(spec: SessionSpec): FieldProblem[] {

@@ -50,6 +50,25 @@ export interface ContainerDetails extends ContainerSummary {
   ports: PublishedPort[];
   /** --runtime swarm: the service's newest task (the "container" is then the service). */
   task?: SwarmTaskInfo;
+  /** The engine's HEALTHCHECK verdict; absent when the container has none. */
+  health?: ContainerHealth;
+}
+
+export const HEALTH_STATES = ['starting', 'healthy', 'unhealthy'] as const;
+export type HealthState = (typeof HEALTH_STATES)[number];
+
+/**
+ * What the engine says of its HEALTHCHECK. Only what changes with the verdict: the last check's
+ * output is read with it (on the health_status event), not on every check, so the cache does not
+ * see a change (and wake the Session) each period.
+ */
+export interface ContainerHealth {
+  status: HealthState;
+  /** Failed checks in a row. */
+  failingStreak: number;
+  /** Output of the newest check, as the engine kept it (it cuts at 4 KiB). */
+  lastOutput?: string;
+  lastExitCode?: number;
 }
 
 export interface SwarmTaskInfo {
@@ -150,6 +169,20 @@ export interface CreateContainerRequest {
   logConfig?: LogConfigRequest;
   ulimits?: UlimitRequest[];
   readOnlyRootfs?: boolean;
+  /** The engine's own HEALTHCHECK (exec probes): it runs even while the agent is down. */
+  healthcheck?: HealthcheckRequest;
+}
+
+/** `docker run --health-*`: a command run in the container; exit code 0 is healthy. */
+export interface HealthcheckRequest {
+  /** The command, exec form (the engine's ["CMD", ...] without "CMD"). */
+  command: string[];
+  intervalSeconds: number;
+  timeoutSeconds: number;
+  /** Failures in a row before the engine reports unhealthy. */
+  retries: number;
+  /** Failures within this time after a start do not count. */
+  startPeriodSeconds: number;
 }
 
 export interface UpdateContainerRequest {

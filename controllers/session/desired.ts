@@ -7,6 +7,7 @@ import { configFieldHashes, configHash } from './hash.ts';
 import type { EnvFiles } from './env-files.ts';
 import { envFilePaths } from './env-files.ts';
 import { LABELS, MANAGED_BY, containerName } from './labels.ts';
+import { desiredHealthcheck } from './probe-spec.ts';
 
 /**
  * The engine restarts crashed containers itself (with its own growing back-off, and even while the
@@ -156,4 +157,6 @@ function addSessionGradeFields(request: CreateContainerRequest, spec: SessionSpe
   if (spec.logging) request.logConfig = { driver: spec.logging.driver, options: { ...(spec.logging.options ?? {}) } };
   if (spec.ulimits && spec.ulimits.length > 0) request.ulimits = spec.ulimits.map((u) => ({ name: u.name, soft: u.soft, hard: u.hard }));
   if (spec.readOnlyRootFilesystem === true) request.readOnlyRootfs = true;
+  const healthcheck = desiredHealthcheck(spec);
+  if (healthcheck) request.healthcheck = healthcheck;
 }

@@ -10,6 +10,7 @@ import type { SessionSpec } from '../../crds/types.ts';
 import { parseMemoryToBytes } from '../../crds/quantity.ts';
 import { canonicalJson } from '../../reconciler/canonical-json.ts';
 import type { EnvFiles } from './env-files.ts';
+import { desiredHealthcheck } from './probe-spec.ts';
 
 /** Bump when the canonical form changes, so old containers are recreated deliberately. */
 const HASH_VERSION = 'v1';
@@ -36,6 +37,9 @@ export const HASHED_FIELDS = [
   'ulimits',
   'readOnlyRootFilesystem',
   'tmpfs',
+  // Only exec probes change the container (its HEALTHCHECK); httpGet and tcpSocket are run by the
+  // agent, so changing them recreates nothing.
+  'healthcheck',
 ] as const;
 export type HashedField = (typeof HASHED_FIELDS)[number];
 
@@ -108,6 +112,7 @@ export function hashedFieldValues(spec: SessionSpec, envFiles?: EnvFiles): Recor
     // false is the engine's default: writing it down must not recreate the container.
     readOnlyRootFilesystem: spec.readOnlyRootFilesystem === true ? true : undefined,
     tmpfs,
+    healthcheck: desiredHealthcheck(spec),
   };
 }
 

@@ -9,6 +9,7 @@ import type { Operation, Wait } from './operations.ts';
 import type { EnvFiles } from './env-files.ts';
 import { envFilesProblem } from './env-files.ts';
 import { describeOperation, formatBytes, formatNanoCpus, shortId } from './operations.ts';
+import type { ProbeVerdict } from './probe-verdict.ts';
 
 /** Agent-initiated restarts of the current container, for crash-loop back-off. */
 export interface CrashLoopState {
@@ -46,6 +47,8 @@ export interface PlanInput {
    */
   deleting?: boolean;
   crashLoop: CrashLoopState;
+  /** What the probes of the running, up-to-date container say (absent: it has none, or none runs). */
+  probes?: ProbeVerdict;
   /** Epoch ms. */
   now: number;
 }
@@ -56,6 +59,8 @@ export interface Plan {
   wait?: Wait;
   /** Nothing will change until the Session does: no operation, no retry. */
   stalled?: { reason: StalledReason; message: string };
+  /** The plan restarts the container because this probe failed. */
+  probeRestart?: NonNullable<ProbeVerdict['restart']>;
 }
 
 export const STALLED_REASONS = ['PolicyViolation', 'UnsupportedByRuntime'] as const;
@@ -196,6 +201,33 @@ function planCreate(input: PlanInput, session: Session, cause: string): Operatio
   return ops;
 }
 
+/**
+ * A failed liveness (or startup) probe restarts the same container: stopped with its grace period,
+ * then started again, under the crash back-off of a container that exits, so one that never gets
+ * healthy does not hammer the engine. A restart after it was healthy starts the back-off over.
+ */
+function planProbeRestart(input: PlanInput, session: Session, c: ContainerDetails, probes: ProbeVerdict): { ops: Operation[]; wait?: Wait } {
+  const restart = probes.restart;
+  if (!restart) return { ops: [] };
+  const consecutive = probes.wasHealthy ? 0 : input.crashLoop.consecutiveRestarts;
+  const backoff = crashBackoffMs(consecutive);
+  const sinceLast = input.now - (input.crashLoop.lastRestartAt ?? 0);
+  if (backoff > 0 && sinceLast < backoff) {
+    return {
+      ops: [],
+      wait: { delayMs: backoff - sinceLast, reason: 'CrashLoopBackOff', message: `${restart.message}; restart ${consecutive + 1} in a row waits ${backoff} ms` },
+    };
+  }
+  const ref = { kind: 'existing' as const, id: c.id };
+  const grace = session.spec.stopGracePeriodSeconds;
+  return {
+    ops: [
+      { type: 'stop', container: ref, cause: restart.message, ...(grace !== undefined ? { timeoutSeconds: grace } : {}) },
+      { type: 'start', container: ref, cause: restart.message, restart: true },
+    ],
+  };
+}
+
 /** Operations (or a wait) that bring an existing, up-to-date container to the desired run state. */
 function planRunState(input: PlanInput, session: Session, c: ContainerDetails): { ops: Operation[]; wait?: Wait } {
   const ref = { kind: 'existing' as const, id: c.id };
@@ -207,6 +239,7 @@ function planRunState(input: PlanInput, session: Session, c: ContainerDetails): 
   }
   switch (c.state) {
     case 'running':
+      return input.probes?.restart ? planProbeRestart(input, session, c, input.probes) : { ops: [] };
     case 'paused':
       return { ops: [] };
     case 'restarting':
@@ -298,7 +331,8 @@ export function plan(input: PlanInput): Plan {
   if (keeper && !recreateCause) {
     const runState = planRunState(input, desired, keeper);
     operations.push(...runState.ops);
-    return runState.wait ? { key, operations, wait: runState.wait } : { key, operations };
+    const restart = keeper.state === 'running' && runState.ops.length > 0 ? input.probes?.restart : undefined;
+    return { key, operations, ...(runState.wait ? { wait: runState.wait } : {}), ...(restart ? { probeRestart: restart } : {}) };
   }
 
   // No usable container: make one (after removing the old one, so its name and ports are free).

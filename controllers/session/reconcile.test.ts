@@ -178,17 +178,6 @@ describe('session reconcile', () => {
     expect(condition(status, 'Reconciling')).toMatchObject({ status: 'False' });
   });
 
-  it('refuses a probe it does not run yet: Stalled, naming the field, the running container left alone', async () => {
-    const id = await converged(h);
-    h.store.set(session({ readinessProbe: { exec: { command: ['true'] } } }, 2));
-
-    await expect(h.run()).resolves.toEqual({ stalled: 'UnsupportedByRuntime' });
-    expect(h.only()).toMatchObject({ id, state: 'running' });
-    const stalled = condition(h.status(), 'Stalled');
-    expect(stalled).toMatchObject({ status: 'True', reason: 'UnsupportedByRuntime' });
-    expect(stalled?.message).toContain('spec.readinessProbe: Forbidden: this version of the agent does not run probes yet');
-  });
-
   it('keeps converging the last valid version while a newer one is refused', async () => {
     const oldId = await converged(h);
     h.store.setProblem(KEY, { reason: 'InvalidSpec', message: 'web.yaml: spec.resources.memory: not a quantity' });

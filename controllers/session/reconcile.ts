@@ -29,10 +29,13 @@ import type { ContainerDetails } from '../runtime/docker-runtime.ts';
 import { operationReason, sessionSubject } from './events.ts';
 import type { SessionFinalizer } from './finalizer.ts';
 import type { FileReader } from './env-files.ts';
-import { probeProblems } from './probes.ts';
 import type { HostPolicy } from './policy.ts';
 import type { PathResolver } from './host-paths.ts';
 import { STALLED } from '../../reconciler/conditions.ts';
+import type { Prober } from './prober.ts';
+import { sessionProbes } from './probe-spec.ts';
+import { probeVerdict } from './probe-verdict.ts';
+import type { ProbeVerdict } from './probe-verdict.ts';
 
 export interface SessionControllerDeps {
   agent: string;
@@ -56,6 +59,8 @@ export interface SessionControllerDeps {
   policy: HostPolicy;
   /** How host paths are resolved for the policy; the host's filesystem by default. */
   paths?: PathResolver;
+  /** Runs the httpGet and tcpSocket probes and reads the engine's HEALTHCHECK verdict. */
+  prober: Prober;
 }
 
 /** While a deleted Session's container is still there, look again this soon. */
@@ -91,6 +96,15 @@ export function createSessionReconciler(deps: SessionControllerDeps) {
     };
   }
 
+  /** What the probes of `container` say, if the Session has any (and stops probing if it has none). */
+  function probesOf(key: ObjectKey, session: Session, container: ContainerDetails | undefined): ProbeVerdict | undefined {
+    if (sessionProbes(session.spec).length === 0) {
+      deps.prober.forget(key);
+      return undefined;
+    }
+    return probeVerdict(session.spec, deps.prober.observe(key, session.spec, container));
+  }
+
   /** A Session with a deletionTimestamp: remove its containers, then release the finalizer. */
   async function finalize(key: ObjectKey, session: Session, containers: ContainerDetails[], previous: SessionStatus | undefined, log: Logger, signal: AbortSignal): Promise<ReconcileResult> {
     const thePlan = plan({ key, agent: deps.agent, containers, mayDeleteUndesired: false, deleting: true, crashLoop: { consecutiveRestarts: 0 }, now: deps.clock.now() });
@@ -110,6 +124,7 @@ export function createSessionReconciler(deps: SessionControllerDeps) {
         throw error;
       }
     }
+    deps.prober.forget(key);
     if (deps.cache.containersFor(key).length > 0) return { requeueAfterMs: TERMINATING_RECHECK_MS };
     restarts.delete(key);
     if (deps.finalizer && (await deps.finalizer.release(session)) === 'changed') log.info({ finalizer: deps.finalizer.name }, 'container removed; finalizer released');
@@ -151,7 +166,8 @@ export function createSessionReconciler(deps: SessionControllerDeps) {
     const book = bookkeeping(key, current?.id);
 
     // Plan.
-    const unsupported = assigned ? [...probeProblems(assigned.spec), ...(deps.runtime.unsupported?.(assigned.spec) ?? [])].map((p) => p.message) : [];
+    const unsupported = assigned ? (deps.runtime.unsupported?.(assigned.spec) ?? []).map((p) => p.message) : [];
+    const probesBefore = assigned ? probesOf(key, assigned, containers.find((c) => c.labels[LABELS.configHash] === wantedHash)) : undefined;
     const thePlan: Plan = plan({
       key,
       agent: deps.agent,
@@ -165,9 +181,15 @@ export function createSessionReconciler(deps: SessionControllerDeps) {
       ...(refused ? { refused } : {}),
       mayDeleteUndesired: deps.mayDeleteUndesired(),
       crashLoop: book,
+      ...(probesBefore ? { probes: probesBefore } : {}),
       now,
     });
     if (thePlan.operations.length > 0) log.info({ plan: thePlan.operations.map((op) => `${op.type}: ${op.cause}`) }, 'executing plan');
+    if (assigned && thePlan.probeRestart) {
+      // The cause, before the restart it leads to (Kubernetes mode: Event Unhealthy, then Restarted).
+      log.warn({ probe: thePlan.probeRestart.probe, message: thePlan.probeRestart.message }, 'probe failed; restarting the container');
+      events.record(sessionSubject(assigned), 'Warning', 'Unhealthy', thePlan.probeRestart.message);
+    }
 
     // Execute, and write the final status whatever happens.
     let failure: unknown;
@@ -183,6 +205,7 @@ export function createSessionReconciler(deps: SessionControllerDeps) {
       const after = deps.cache.containersFor(key);
       if (!assigned) {
         if (after.length === 0) {
+          deps.prober.forget(key);
           restarts.delete(key);
           // Another agent's status for a Session it runs is not ours to remove.
           if (previous && (!previous.agent || previous.agent === deps.agent)) await deps.statusStore.delete(key);
@@ -192,12 +215,16 @@ export function createSessionReconciler(deps: SessionControllerDeps) {
         const restartedNow = thePlan.operations.some((op) => op.type === 'start' && op.restart === true);
         const tracked = bookkeeping(key, keeper?.id);
         if (restartedNow && !failure) {
-          const ranLong = current?.startedAt && current.finishedAt && Date.parse(current.finishedAt) - Date.parse(current.startedAt) >= CRASH_RESET_MS;
+          // A probe restart counts on only if the container never got healthy since it started.
+          const ranLong = thePlan.probeRestart
+            ? probesBefore?.wasHealthy === true
+            : current?.startedAt && current.finishedAt && Date.parse(current.finishedAt) - Date.parse(current.startedAt) >= CRASH_RESET_MS;
           tracked.consecutiveRestarts = ranLong ? 1 : tracked.consecutiveRestarts + 1;
           tracked.lastRestartAt = now;
           tracked.agentRestarts += 1;
         }
         const engineRestarts = keeper?.restartCount ?? 0;
+        const probesAfter = probesOf(key, assigned, keeper?.labels[LABELS.configHash] === wantedHash ? keeper : undefined);
         const carried = previous?.containerID && previous.containerID === keeper?.id ? (previous.restartCount ?? 0) : 0;
         const status = sessionStatus({
           agent: deps.agent,
@@ -209,6 +236,7 @@ export function createSessionReconciler(deps: SessionControllerDeps) {
           failure: failure === undefined ? undefined : failureOf(failure),
           previous,
           restartCount: Math.max(carried, engineRestarts + tracked.agentRestarts),
+          ...(probesAfter ? { probes: probesAfter } : {}),
           now: new Date(deps.clock.now()),
         });
         if (!deepEqual(status, previous)) await deps.statusStore.write(key, status);

@@ -5,6 +5,7 @@ import type { ObjectProblem } from '../../reconciler/store.ts';
 import { READY, RECONCILING, STALLED, setCondition } from '../../reconciler/conditions.ts';
 import type { Plan } from './plan.ts';
 import { PRECONDITION_WAITS } from './operations.ts';
+import type { ProbeVerdict } from './probe-verdict.ts';
 
 export interface StatusInput {
   agent: string;
@@ -19,6 +20,8 @@ export interface StatusInput {
   failure?: { reason: string; message: string };
   previous?: SessionStatus;
   restartCount: number;
+  /** What the probes of that container say; absent when it has none. */
+  probes?: ProbeVerdict;
   now: Date;
 }
 
@@ -29,7 +32,7 @@ interface Summary {
   message: string;
 }
 
-function summarizeContainer(session: Session, c: ContainerDetails | undefined, upToDate: boolean, plan?: Plan): Summary {
+function summarizeContainer(session: Session, c: ContainerDetails | undefined, upToDate: boolean, plan?: Plan, probes?: ProbeVerdict): Summary {
   const wantRunning = (session.spec.state ?? 'Running') === 'Running';
   if (!c) {
     if (plan?.stalled) return { phase: 'Pending', ready: 'False', reason: plan.stalled.reason, message: plan.stalled.message };
@@ -45,9 +48,10 @@ function summarizeContainer(session: Session, c: ContainerDetails | undefined, u
   }
   switch (c.state) {
     case 'running':
-      return upToDate
-        ? { phase: 'Running', ready: 'True', reason: 'Running', message: 'container running' }
-        : { phase: 'Running', ready: 'False', reason: 'Outdated', message: 'container runs an outdated config' };
+      if (!upToDate) return { phase: 'Running', ready: 'False', reason: 'Outdated', message: 'container runs an outdated config' };
+      // Running is not serving: Ready waits for the readiness probe (and a startup probe first).
+      if (probes && !probes.ready) return { phase: 'Running', ready: 'False', reason: 'ProbeFailed', message: plan?.wait?.message ?? probes.message ?? 'probe failed' };
+      return { phase: 'Running', ready: 'True', reason: 'Running', message: 'container running' };
     case 'paused':
       return { phase: 'Running', ready: 'False', reason: 'Paused', message: 'container is paused on the engine' };
     case 'created':
@@ -111,7 +115,7 @@ export function sessionStatus(input: StatusInput): SessionStatus {
   // to be outdated, only not yet checked.
   const precondition = input.plan?.wait && PRECONDITION_WAITS.has(input.plan.wait.reason) ? input.plan.wait : undefined;
   const upToDate = input.upToDate || precondition?.reason === 'EnvFileUnreadable';
-  const summary = summarizeContainer(desired, input.container, upToDate, input.plan);
+  const summary = summarizeContainer(desired, input.container, upToDate, input.plan, input.probes);
   const failure = input.failure;
   const ready = failure ? 'False' : summary.ready;
   const reason = failure?.reason ?? summary.reason;

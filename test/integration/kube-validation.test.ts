@@ -117,6 +117,15 @@ const FIXTURES: Fixture[] = [
     spec: { image: 'x', labels: { 'dockerlet.dev/uid': 'mine', team: 'a' } },
     rejected: { path: 'spec.labels', rule: 'reserved-label-prefix' },
   },
+  {
+    name: 'exec-probes-same',
+    spec: { image: 'x', readinessProbe: { exec: { command: ['cat', '/tmp/ok'] }, periodSeconds: 2 }, livenessProbe: { exec: { command: ['cat', '/tmp/ok'] }, periodSeconds: 2 }, startupProbe: { httpGet: { port: 80 } } },
+  },
+  {
+    name: 'exec-probes-differ',
+    spec: { image: 'x', readinessProbe: { exec: { command: ['cat', '/tmp/ok'] } }, livenessProbe: { exec: { command: ['cat', '/tmp/ok'] }, failureThreshold: 5 } },
+    rejected: { path: 'spec', rule: 'exec-probes-agree' },
+  },
   { name: 'agent-selector', spec: { image: 'x', agentSelector: { matchLabels: { zone: 'a', 'example.com/gpu': 'true' } } } },
   {
     name: 'agent-and-selector',

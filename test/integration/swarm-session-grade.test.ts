@@ -18,6 +18,10 @@ import { requireTestSwarm, serviceTasks } from '../support/swarm.ts';
 
 const MiB = 1024 * 1024;
 
+async function sessionStatus(world: AgentWorld, key: string): Promise<SessionStatus | undefined> {
+  return (await FileStatusStore.readSnapshot<SessionStatus>(join(world.stateDir, STATE_FILES.sessions))).get(key);
+}
+
 async function serviceIds(world: AgentWorld): Promise<string[]> {
   return (await dockerCli(['service', 'ls', '--quiet', '--filter', `label=dockerlet.dev/agent=${world.agentName}`])).split('\n').filter(Boolean);
 }
@@ -63,6 +67,7 @@ describe('--runtime swarm: session-grade fields', () => {
         ulimits: [{ name: 'nofile', soft: 256, hard: 512 }],
         readOnlyRootFilesystem: true,
         tmpfs: [{ mountPath: '/scratch', sizeLimit: '4Mi', mode: 0o700 }],
+        readinessProbe: { exec: { command: ['true'] }, periodSeconds: 1 },
       },
     });
     await start(w);
@@ -92,9 +97,17 @@ describe('--runtime swarm: session-grade fields', () => {
       Ulimits: [{ Name: 'nofile', Soft: 256, Hard: 512 }],
     });
     expect(template.LogDriver).toEqual({ Name: 'json-file', Options: { 'max-size': '1m' } });
+    // The exec probe is the service's healthcheck; the task ran only once it passed, so it is Ready.
+    // (A zero start period is left out by the engine.)
+    const healthcheck = { Test: ['CMD', 'true'], Interval: 1e9, Timeout: 1e9, Retries: 3 };
+    expect(template.ContainerSpec['Healthcheck']).toEqual(healthcheck);
+    await eventually(async () => expect((await sessionStatus(w, 'default/desk'))?.conditions?.find((c) => c.type === 'Ready')).toMatchObject({ status: 'True' }), {
+      timeoutMs: 20_000,
+      message: 'desk Ready',
+    });
 
     const info = (JSON.parse(await dockerCli(['inspect', container])) as Array<{ Config: Record<string, unknown>; HostConfig: Record<string, unknown> }>)[0]!;
-    expect(info.Config).toMatchObject({ User: '1000:1000', WorkingDir: '/tmp', Hostname: 'desk-1', StopSignal: 'SIGINT' });
+    expect(info.Config).toMatchObject({ User: '1000:1000', WorkingDir: '/tmp', Hostname: 'desk-1', StopSignal: 'SIGINT', Healthcheck: healthcheck });
     expect(info.HostConfig).toMatchObject({
       CapAdd: ['SYS_PTRACE'],
       CapDrop: ['NET_RAW'],

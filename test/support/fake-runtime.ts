@@ -19,6 +19,7 @@ import type {
   EventStreamHandlers,
   FoundImage,
   FoundNetwork,
+  HealthState,
   UpdateContainerRequest,
 } from '../../controllers/runtime/docker-runtime.ts';
 import { ConflictError, EngineError, NotFoundError } from '../../controllers/runtime/errors.ts';
@@ -191,6 +192,20 @@ export class FakeDockerRuntime implements DockerRuntime {
     Object.assign(c, clone(extra), { state });
   }
 
+  /** The create request a container was made from. */
+  requestOf(id: string): CreateContainerRequest | undefined {
+    const request = this.requests.get(id);
+    return request ? clone(request) : undefined;
+  }
+
+  /** The engine's HEALTHCHECK reached a verdict: like the engine, an event only when it changed. */
+  setHealth(id: string, status: HealthState, output = '', failingStreak = status === 'unhealthy' ? 3 : 0): void {
+    const c = this.mustGet(id);
+    const before = c.health?.status;
+    c.health = { status, failingStreak, lastOutput: output, lastExitCode: status === 'healthy' ? 0 : 1 };
+    if (before !== status) this.emit(c, `health_status: ${status}`);
+  }
+
   /** Tells every subscriber the stream came back after a gap (they should relist). */
   simulateReconnect(): void {
     for (const s of this.live()) s.handlers.onReconnect();
@@ -273,6 +288,8 @@ export class FakeDockerRuntime implements DockerRuntime {
       c.oomKilled = false;
       c.startedAt = this.isoNow();
       c.ipAddress = `172.17.0.${this.nextIp++}`;
+      // Like the engine: a start begins the HEALTHCHECK over.
+      if (this.requests.get(id)?.healthcheck) c.health = { status: 'starting', failingStreak: 0 };
       c.ports = (this.requests.get(id)?.ports ?? [])
         .filter((p) => p.hostPort !== undefined)
         .map((p) => ({ containerPort: p.containerPort, protocol: p.protocol, hostIP: p.hostIP ?? '0.0.0.0', hostPort: p.hostPort ?? 0 }));

@@ -15,6 +15,8 @@ import { createSessionReconciler } from '../../controllers/session/reconcile.ts'
 import type { SessionControllerDeps } from '../../controllers/session/reconcile.ts';
 import { FAKE_OPS, FakeDockerRuntime } from './fake-runtime.ts';
 import { MemoryDesiredStore, MemoryStatusStore } from './memory-stores.ts';
+import { Prober } from '../../controllers/session/prober.ts';
+import { FakeProbeTransport } from './fake-probes.ts';
 
 /**
  * What one reconcile asked of the queue, as the controller loop would read it: success (maybe with
@@ -55,6 +57,8 @@ export function sessionHarness(options: SessionHarnessOptions) {
   const changed: string[] = [];
   const cache = new ContainerCache({ runtime, clock, selector: ownedBy(options.agent), logger, onChange: (key) => changed.push(key) });
   const world = { mayDelete: options.mayDelete };
+  const probes = new FakeProbeTransport();
+  const prober = new Prober({ clock, transport: probes, logger, onChange: (key) => changed.push(key) });
   const reconcile = createSessionReconciler({
     agent: options.agent,
     store,
@@ -67,6 +71,7 @@ export function sessionHarness(options: SessionHarnessOptions) {
     mayDeleteUndesired: () => world.mayDelete,
     stopTimeoutSeconds: 1,
     policy: defaultHostPolicy('/var/run/docker.sock'),
+    prober,
     ...options.extra?.({ runtime, clock }),
   });
   const signal = new AbortController().signal;
@@ -78,6 +83,8 @@ export function sessionHarness(options: SessionHarnessOptions) {
     cache,
     changed,
     world,
+    probes,
+    prober,
     run: (key = options.key): Promise<Step> => step(reconcile(key, signal)),
     status: (key = options.key): SessionStatus | undefined => statusStore.get(key),
     /** The one container the engine has; fails the test if there is not exactly one. */

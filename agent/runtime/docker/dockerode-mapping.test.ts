@@ -3,7 +3,8 @@
 // in test/integration/session-grade.test.ts.
 import { describe, expect, it } from 'vitest';
 import type { CreateContainerRequest } from '../../../controllers/runtime/docker-runtime.ts';
-import { secondaryNetworks, toCreateOptions } from './dockerode-mapping.ts';
+import type { InspectInfo } from './dockerode-mapping.ts';
+import { WATCHED_ACTIONS, secondaryNetworks, toContainerDetails, toCreateOptions } from './dockerode-mapping.ts';
 
 const BASE: CreateContainerRequest = {
   name: 'c',
@@ -69,3 +70,36 @@ describe('toCreateOptions', () => {
     expect(secondaryNetworks(BASE)).toEqual([]);
   });
 });
+
+describe('health', () => {
+  it('sends the exec probes as the HEALTHCHECK, durations in nanoseconds', () => {
+    const options = toCreateOptions({ ...BASE, healthcheck: { command: ['cat', '/tmp/ready'], intervalSeconds: 2, timeoutSeconds: 1, retries: 3, startPeriodSeconds: 5 } });
+    expect(options.Healthcheck).toEqual({ Test: ['CMD', 'cat', '/tmp/ready'], Interval: 2e9, Timeout: 1e9, Retries: 3, StartPeriod: 5e9 });
+  });
+
+  it('reads State.Health as the verdict and the newest check, nothing when there is none', () => {
+    const info = (health?: object) =>
+      ({
+        Id: 'x',
+        Name: '/c',
+        Created: '2026-01-01T00:00:00Z',
+        Config: { Image: 'i', Labels: {} },
+        State: { Status: 'running', ExitCode: 0, OOMKilled: false, StartedAt: '', FinishedAt: '', Error: '', ...(health ? { Health: health } : {}) },
+        RestartCount: 0,
+        HostConfig: {},
+        NetworkSettings: { Ports: {}, Networks: {} },
+      }) as unknown as InspectInfo;
+    expect(toContainerDetails(info()).health).toBeUndefined();
+    const log = [
+      { ExitCode: 0, Output: 'ok' },
+      { ExitCode: 1, Output: 'no such file' },
+    ];
+    expect(toContainerDetails(info({ Status: 'unhealthy', FailingStreak: 3, Log: log })).health).toEqual({ status: 'unhealthy', failingStreak: 3, lastOutput: 'no such file', lastExitCode: 1 });
+  });
+
+  it('asks the event stream for health_status (the engine matches it as a prefix), never exec_*', () => {
+    expect(WATCHED_ACTIONS).toContain('health_status');
+    expect(WATCHED_ACTIONS.some((a) => a.startsWith('exec_'))).toBe(false);
+  });
+});
+

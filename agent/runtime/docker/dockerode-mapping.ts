@@ -5,18 +5,26 @@ import {
   CONTAINER_STATES,
   type ContainerDetails,
   type ContainerEvent,
+  type ContainerHealth,
+  HEALTH_STATES,
   type ContainerState,
   type ContainerSummary,
   type CreateContainerRequest,
   type EngineRestartPolicy,
+  type HealthcheckRequest,
   type MountRequest,
   type PortRequest,
   type PublishedPort,
   type UpdateContainerRequest,
 } from '../../../controllers/runtime/docker-runtime.ts';
 
-/** Actions the event stream asks for: lifecycle changes that can need a reconcile, never exec_*. */
+/**
+ * Actions the event stream asks for: lifecycle changes that can need a reconcile, never exec_*
+ * (the engine runs a HEALTHCHECK as an exec each period). `health_status` is matched as a prefix
+ * by the engine ("health_status: unhealthy") and comes only when the verdict changes.
+ */
 export const WATCHED_ACTIONS = [
+  'health_status',
   'create',
   'start',
   'die',
@@ -117,6 +125,23 @@ function toIpAddress(settings: InspectInfo['NetworkSettings'], primary: string |
   return undefined;
 }
 
+interface RawHealth {
+  Status?: unknown;
+  FailingStreak?: unknown;
+  Log?: { ExitCode?: unknown; Output?: unknown }[] | null;
+}
+
+/** State.Health, reduced to the verdict and the newest check; absent without a HEALTHCHECK. */
+function toHealth(raw: RawHealth | null | undefined): ContainerHealth | undefined {
+  const status = HEALTH_STATES.find((state) => state === raw?.Status);
+  if (!raw || !status) return undefined;
+  const health: ContainerHealth = { status, failingStreak: typeof raw.FailingStreak === 'number' ? raw.FailingStreak : 0 };
+  const last = raw.Log?.[raw.Log.length - 1];
+  if (typeof last?.Output === 'string') health.lastOutput = last.Output;
+  if (typeof last?.ExitCode === 'number') health.lastExitCode = last.ExitCode;
+  return health;
+}
+
 export function toContainerDetails(info: InspectInfo): ContainerDetails {
   const details: ContainerDetails = {
     id: info.Id,
@@ -140,6 +165,8 @@ export function toContainerDetails(info: InspectInfo): ContainerDetails {
   if (info.State.Error) details.error = info.State.Error;
   const ipAddress = toIpAddress(info.NetworkSettings, info.HostConfig.NetworkMode);
   if (ipAddress !== undefined) details.ipAddress = ipAddress;
+  const health = toHealth((info.State as { Health?: RawHealth }).Health);
+  if (health) details.health = health;
   return details;
 }
 
@@ -240,6 +267,20 @@ function addSessionGradeOptions(options: Dockerode.ContainerCreateOptions, hostC
   if (request.logConfig !== undefined) hostConfig.LogConfig = { Type: request.logConfig.driver, Config: request.logConfig.options };
   if (request.ulimits !== undefined) hostConfig.Ulimits = request.ulimits.map((u) => ({ Name: u.name, Soft: u.soft, Hard: u.hard }));
   if (request.readOnlyRootfs === true) hostConfig.ReadonlyRootfs = true;
+  if (request.healthcheck !== undefined) options.Healthcheck = toHealthConfig(request.healthcheck);
+}
+
+const NS_PER_SECOND = 1_000_000_000;
+
+/** The engine's HealthConfig (durations in nanoseconds), shared by containers and swarm services. */
+export function toHealthConfig(check: HealthcheckRequest): { Test: string[]; Interval: number; Timeout: number; Retries: number; StartPeriod: number } {
+  return {
+    Test: ['CMD', ...check.command],
+    Interval: check.intervalSeconds * NS_PER_SECOND,
+    Timeout: check.timeoutSeconds * NS_PER_SECOND,
+    Retries: check.retries,
+    StartPeriod: check.startPeriodSeconds * NS_PER_SECOND,
+  };
 }
 
 /** Networks to connect after the create, in order (the first one is the network mode). */

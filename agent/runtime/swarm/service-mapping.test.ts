@@ -87,11 +87,15 @@ describe('service mapping', () => {
           ulimits: [{ name: 'nofile', soft: 1024, hard: 2048 }],
           readOnlyRootFilesystem: true,
           tmpfs: [{ mountPath: '/run', sizeLimit: '1Mi', mode: 0o700 }],
+          livenessProbe: { exec: { command: ['cat', '/tmp/ok'] }, periodSeconds: 5, failureThreshold: 2 },
         },
       },
       'a',
     );
     const spec = toServiceSpec(request, 10);
+    // Exec probes are the service's healthcheck: Swarm keeps the task "starting" until it passes
+    // and replaces a task that turns unhealthy.
+    expect(spec.TaskTemplate?.ContainerSpec?.Healthcheck).toEqual({ Test: ['CMD', 'cat', '/tmp/ok'], Interval: 5e9, Timeout: 1e9, Retries: 2, StartPeriod: 0 });
     expect(spec.TaskTemplate?.ContainerSpec).toMatchObject({
       User: '1000:1000',
       Dir: '/w',
@@ -116,6 +120,14 @@ describe('service mapping', () => {
     expect(swarmSpecProblems({ image: 'x', devices: [{ hostPath: '/dev/fuse' }], gpus: { count: 1 } }).map((p) => p.message)).toEqual([
       'spec.devices: Forbidden: not supported with --runtime swarm: a Swarm service cannot map host devices; run the Session on an agent with --runtime docker',
       'spec.gpus: Forbidden: not supported with --runtime swarm: Swarm offers GPUs as generic node resources, not device requests; run the Session on an agent with --runtime docker',
+    ]);
+  });
+
+  it('refuses httpGet and tcpSocket probes (the agent cannot reach a task), accepts exec', () => {
+    expect(swarmSpecProblems({ image: 'x', readinessProbe: { exec: { command: ['true'] } } })).toEqual([]);
+    expect(swarmSpecProblems({ image: 'x', readinessProbe: { httpGet: { port: 80 } }, livenessProbe: { tcpSocket: { port: 80 } } }).map((p) => p.message)).toEqual([
+      "spec.readinessProbe.httpGet: Forbidden: not supported with --runtime swarm: the agent cannot reach a Swarm task to probe it; use exec (it becomes the service's healthcheck) or run the Session on an agent with --runtime docker",
+      "spec.livenessProbe.tcpSocket: Forbidden: not supported with --runtime swarm: the agent cannot reach a Swarm task to probe it; use exec (it becomes the service's healthcheck) or run the Session on an agent with --runtime docker",
     ]);
   });
 

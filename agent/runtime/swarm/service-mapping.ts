@@ -21,6 +21,7 @@ import type {
   UpdateContainerRequest,
 } from '../../../controllers/runtime/docker-runtime.ts';
 import { LABELS, MANAGED_BY } from '../../../controllers/session/labels.ts';
+import { toHealthConfig } from '../docker/dockerode-mapping.ts';
 
 /** On the task containers instead of managed-by, so a container-runtime agent never adopts them. */
 export const RUNTIME_LABEL = 'dockerlet.dev/runtime';
@@ -50,6 +51,7 @@ export interface RawServiceSpec {
       CapabilityAdd?: string[];
       CapabilityDrop?: string[];
       Ulimits?: Array<{ Name: string; Soft: number; Hard: number }>;
+      Healthcheck?: { Test: string[]; Interval: number; Timeout: number; Retries: number; StartPeriod: number };
     };
     Resources?: { Limits?: { NanoCPUs?: number; MemoryBytes?: number } };
     LogDriver?: { Name: string; Options?: Record<string, string> };
@@ -189,6 +191,7 @@ function addSessionGradeFields(containerSpec: RawContainerSpec, request: CreateC
   if (request.capAdd !== undefined) containerSpec.CapabilityAdd = request.capAdd;
   if (request.capDrop !== undefined) containerSpec.CapabilityDrop = request.capDrop;
   if (request.ulimits !== undefined) containerSpec.Ulimits = request.ulimits.map((u) => ({ Name: u.name, Soft: u.soft, Hard: u.hard }));
+  if (request.healthcheck !== undefined) containerSpec.Healthcheck = toHealthConfig(request.healthcheck);
 }
 
 function limits(memoryBytes: number, nanoCpus: number): { NanoCPUs?: number; MemoryBytes?: number } {
@@ -349,6 +352,9 @@ export function toServiceDetails(service: RawService, tasks: readonly RawTask[],
   const attached = (task?.NetworksAttachments ?? []).flatMap((a) => a.Addresses ?? [])[0];
   const address = attached ? stripPrefixLength(attached) : placement.containerAddress;
   if (running && address) details.ipAddress = address;
+  // Swarm keeps a task "starting" until its healthcheck passes and replaces one that turns
+  // unhealthy: a running task of a service with a healthcheck is a healthy one.
+  if (template.ContainerSpec?.Healthcheck) details.health = { status: running ? 'healthy' : 'starting', failingStreak: 0 };
   if (task && replicasOf(spec) > 0) {
     details.task = { id: task.ID ?? '', state: taskState ?? '' };
     if (placement.node) details.task.node = placement.node;

@@ -15,5 +15,16 @@ export function swarmSpecProblems(spec: SessionSpec): FieldProblem[] {
   if (spec.gpus) {
     problems.push(problem.forbidden(['spec', 'gpus'], `${NOT_ON_SWARM}: Swarm offers GPUs as generic node resources, not device requests; run the Session on an agent with --runtime docker`));
   }
+  // Swarm runs a task on any node, and Swarm itself acts on the service's healthcheck (a task is not
+  // "running" until it is healthy, an unhealthy one is replaced): the agent has no address to probe
+  // from here, and wrapping the check in a wget or nc inside the image would depend on what the
+  // image happens to contain. Exec probes become the service's healthcheck instead.
+  for (const kind of ['readinessProbe', 'livenessProbe', 'startupProbe'] as const) {
+    const probe = spec[kind];
+    const handler = probe?.httpGet ? 'httpGet' : probe?.tcpSocket ? 'tcpSocket' : undefined;
+    if (handler) {
+      problems.push(problem.forbidden(['spec', kind, handler], `${NOT_ON_SWARM}: the agent cannot reach a Swarm task to probe it; use exec (it becomes the service's healthcheck) or run the Session on an agent with --runtime docker`));
+    }
+  }
   return problems;
 }
