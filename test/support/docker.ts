@@ -11,12 +11,15 @@ export const TEST_DOCKER_SOCKET = process.env['DOCKERLET_DOCKER_SOCKET'] ?? '/va
 
 const HOW_TO_START = 'run `bash hack/test-env up` first (it starts a Docker engine and builds the test images)';
 
-/** Runs the docker CLI on the test engine; resolves to stdout without the trailing newline. */
-export function dockerCli(args: string[], options: { timeoutMs?: number; env?: Record<string, string> } = {}): Promise<string> {
+/**
+ * Runs the docker CLI on the test engine (or the engine on `socket`, e.g. a simulated host's);
+ * resolves to stdout without the trailing newline.
+ */
+export function dockerCli(args: string[], options: { timeoutMs?: number; env?: Record<string, string>; socket?: string } = {}): Promise<string> {
   return new Promise((resolve, reject) => {
     execFile(
       'docker',
-      ['--host', `unix://${TEST_DOCKER_SOCKET}`, ...args],
+      ['--host', `unix://${options.socket ?? TEST_DOCKER_SOCKET}`, ...args],
       { timeout: options.timeoutMs ?? 60_000, maxBuffer: 16 * 1024 * 1024, ...(options.env ? { env: { ...process.env, ...options.env } } : {}) },
       (error, stdout, stderr) => {
         if (error) {
