@@ -31,12 +31,13 @@ hdk() {
 }
 host_answers() { [ -S "$(host_socket "$1")" ] && hdk "$1" info >/dev/null 2>&1; }
 
-# The hosts test-env started and has not stopped (whatever DOCKERLET_TEST_HOSTS says now): their
-# state directories hold spawned.pid until `down`; the directories stay, with the data roots.
+# The hosts test-env started, or began to, and has not stopped (whatever DOCKERLET_TEST_HOSTS says
+# now): their state directories hold spawned.pid or a namespace/bridge marker until `down`; the
+# directories themselves stay, with the data roots.
 started_hosts() {
   local dir
   for dir in "$HOSTS_STATE"/host*; do
-    if [ -f "$dir/spawned.pid" ]; then basename "$dir"; fi
+    if [ -f "$dir/spawned.pid" ] || [ -f "$dir/netns.created" ] || [ -f "$dir/bridge.created" ]; then basename "$dir"; fi
   done | sort -V
 }
 
@@ -116,20 +117,8 @@ host_spawn() {
 }
 
 host_wait() {
-  local host="$1" dir="$HOSTS_STATE/$1" pid waited=0
-  pid="$(cat "$dir/spawned.pid")"
-  until host_answers "$host"; do
-    if [ ! -d "/proc/$pid" ]; then
-      tail -n 30 "$dir/dockerd.log" >&2 || true
-      die "hosts: $host: dockerd exited during start-up (log above, full log $dir/dockerd.log)"
-    fi
-    if [ "$waited" -ge $((ENGINE_START_TIMEOUT_S * 2)) ]; then
-      tail -n 30 "$dir/dockerd.log" >&2 || true
-      die "hosts: $host: dockerd did not answer within ${ENGINE_START_TIMEOUT_S}s (log above)"
-    fi
-    sleep 0.5
-    waited=$((waited + 1))
-  done
+  local host="$1" dir="$HOSTS_STATE/$1"
+  wait_started "hosts: $host: dockerd" "$dir/spawned.pid" "$dir/dockerd.log" "$ENGINE_START_TIMEOUT_S" host_answers "$host"
   pid_alive "$(host_pidfile "$host")" dockerd || die "hosts: $host: $(host_pidfile "$host") names no dockerd"
 }
 
@@ -184,25 +173,11 @@ hosts_up() {
 }
 
 hosts_down() {
-  local host dir pid waited
+  local host dir
   for host in $(started_hosts); do
     dir="$HOSTS_STATE/$host"
-    if pid_alive "$(host_pidfile "$host")" dockerd; then
-      pid="$(cat "$(host_pidfile "$host")")"
-      step "hosts: $host: stopping dockerd (pid $pid)"
-      kill -TERM "$pid"
-      waited=0
-      while [ -d "/proc/$pid" ]; do
-        if [ "$waited" -ge 120 ]; then
-          step "hosts: $host: dockerd still running after 60s, sending SIGKILL"
-          kill -KILL "$pid" 2>/dev/null || true
-          break
-        fi
-        sleep 0.5
-        waited=$((waited + 1))
-      done
-    fi
-    rm -f "$(host_pidfile "$host")" "$(host_socket "$host")"
+    stop_pidfile "hosts: $host" "$(host_pidfile "$host")" dockerd 60
+    rm -f "$(host_socket "$host")"
     if [ -f "$dir/netns.created" ]; then
       ip netns del "$(cat "$dir/netns")" 2>/dev/null || step "hosts: $host: could not delete network namespace $(cat "$dir/netns")"
     fi

@@ -65,3 +65,45 @@ npm_deps_current() {
     process.exit(missing || extra ? 1 : 0);
   ' 2>/dev/null
 }
+
+# Waits until `check...` succeeds for the process a pid file names, just started: when it exits
+# first (the pid file is removed) or `timeout_s` passes, dies with the tail of its log.
+wait_started() { # <what> <pidfile> <log> <timeout_s> <check command...>
+  local what="$1" pidfile="$2" log="$3" timeout_s="$4" pid waited=0
+  shift 4
+  pid="$(cat "$pidfile")"
+  until "$@"; do
+    if [ ! -d "/proc/$pid" ]; then
+      rm -f "$pidfile"
+      tail -n 40 "$log" >&2 || true
+      die "$what exited during start-up (log above, full log $log)"
+    fi
+    if [ "$waited" -ge $((timeout_s * 2)) ]; then
+      tail -n 40 "$log" >&2 || true
+      die "$what did not answer within ${timeout_s}s (log above, full log $log)"
+    fi
+    sleep 0.5
+    waited=$((waited + 1))
+  done
+}
+
+# Stops the process a pid file names, if it is alive and runs `comm`: SIGTERM, then SIGKILL after
+# `grace_s`. Removes the pid file either way.
+stop_pidfile() { # <what> <pidfile> <comm> <grace_s>
+  local what="$1" pidfile="$2" comm="$3" grace_s="$4" pid waited=0
+  if pid_alive "$pidfile" "$comm"; then
+    pid="$(cat "$pidfile")"
+    step "$what: stopping $comm (pid $pid)"
+    kill -TERM "$pid"
+    while [ -d "/proc/$pid" ]; do
+      if [ "$waited" -ge $((grace_s * 2)) ]; then
+        step "$what: $comm still running after ${grace_s}s, sending SIGKILL"
+        kill -KILL "$pid" 2>/dev/null || true
+        break
+      fi
+      sleep 0.5
+      waited=$((waited + 1))
+    done
+  fi
+  rm -f "$pidfile"
+}

@@ -45,20 +45,7 @@ redis_up() {
   echo "$pid" >"$REDIS_PIDFILE"
   record_started redis
 
-  local waited=0
-  until redis_answers; do
-    if [ ! -d "/proc/$pid" ]; then
-      rm -f "$REDIS_PIDFILE"
-      tail -n 20 "$REDIS_LOG" >&2 || true
-      die "redis-server exited during start-up (log above, full log $REDIS_LOG)"
-    fi
-    if [ "$waited" -ge 40 ]; then
-      tail -n 20 "$REDIS_LOG" >&2 || true
-      die "redis-server did not answer within 20s (log above, full log $REDIS_LOG)"
-    fi
-    sleep 0.5
-    waited=$((waited + 1))
-  done
+  wait_started "redis: redis-server" "$REDIS_PIDFILE" "$REDIS_LOG" 20 redis_answers
   pid_alive "$REDIS_PIDFILE" redis-server || die "pid $pid is not redis-server; cannot track the Redis we started"
   step "redis: ready on 127.0.0.1:$TEST_REDIS_PORT ($(redis-server --version | grep -o 'v=[^ ]*'), pid $pid)"
 }
@@ -69,21 +56,7 @@ redis_down() {
     step "redis: not started by test-env, left alone"
     return 0
   fi
-  local pid
-  pid="$(cat "$REDIS_PIDFILE")"
-  step "redis: stopping redis-server (pid $pid)"
-  kill -TERM "$pid"
-  local waited=0
-  while [ -d "/proc/$pid" ]; do
-    if [ "$waited" -ge 20 ]; then
-      step "redis: still running after 10s, sending SIGKILL"
-      kill -KILL "$pid" 2>/dev/null || true
-      break
-    fi
-    sleep 0.5
-    waited=$((waited + 1))
-  done
-  rm -f "$REDIS_PIDFILE"
+  stop_pidfile redis "$REDIS_PIDFILE" redis-server 10
   step "redis: stopped"
 }
 

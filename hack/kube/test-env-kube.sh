@@ -110,21 +110,7 @@ kube_spawn() { # <pidfile> <log> <command...>
 }
 
 kube_wait() { # <what> <pidfile> <log> <check function>
-  local what="$1" pidfile="$2" log="$3" check="$4" pid waited=0
-  pid="$(cat "$pidfile")"
-  until "$check"; do
-    if [ ! -d "/proc/$pid" ]; then
-      rm -f "$pidfile"
-      tail -n 30 "$log" >&2 || true
-      die "kube: $what exited during start-up (log above, full log $log)"
-    fi
-    if [ "$waited" -ge $((KUBE_START_TIMEOUT_S * 4)) ]; then
-      tail -n 30 "$log" >&2 || true
-      die "kube: $what was not ready within ${KUBE_START_TIMEOUT_S}s (log above, full log $log)"
-    fi
-    sleep 0.25
-    waited=$((waited + 1))
-  done
+  wait_started "kube: $1" "$2" "$3" "$KUBE_START_TIMEOUT_S" "$4"
 }
 
 # Builds (once) kube-apiserver, etcd and kubectl, links kubectl where tests find it, and prints
@@ -203,27 +189,6 @@ kube_up() {
   step "kube: ready at $KUBE_URL in $((ready_ms / 1000)).$(printf '%03d' $((ready_ms % 1000)))s (kube-apiserver pid $(cat "$KUBE_APISERVER_PIDFILE"), etcd pid $(cat "$KUBE_ETCD_PIDFILE")); kubeconfig $KUBE_ADMIN_KUBECONFIG, kubectl $KUBE_KUBECTL"
 }
 
-kube_stop_pid() { # <what> <pidfile> <comm>
-  local what="$1" pidfile="$2" comm="$3" pid waited=0
-  if ! pid_alive "$pidfile" "$comm"; then
-    rm -f "$pidfile"
-    return 0
-  fi
-  pid="$(cat "$pidfile")"
-  step "kube: stopping $what (pid $pid)"
-  kill -TERM "$pid"
-  while [ -d "/proc/$pid" ]; do
-    if [ "$waited" -ge 60 ]; then
-      step "kube: $what still running after 30s, sending SIGKILL"
-      kill -KILL "$pid" 2>/dev/null || true
-      break
-    fi
-    sleep 0.5
-    waited=$((waited + 1))
-  done
-  rm -f "$pidfile"
-}
-
 kube_down() {
   if ! pid_alive "$KUBE_APISERVER_PIDFILE" kube-apiserver && ! pid_alive "$KUBE_ETCD_PIDFILE" etcd; then
     rm -f "$KUBE_APISERVER_PIDFILE" "$KUBE_ETCD_PIDFILE"
@@ -231,8 +196,8 @@ kube_down() {
     return 0
   fi
   # The apiserver first: it would only log etcd errors while etcd goes.
-  kube_stop_pid kube-apiserver "$KUBE_APISERVER_PIDFILE" kube-apiserver
-  kube_stop_pid etcd "$KUBE_ETCD_PIDFILE" etcd
+  stop_pidfile kube "$KUBE_APISERVER_PIDFILE" kube-apiserver 30
+  stop_pidfile kube "$KUBE_ETCD_PIDFILE" etcd 30
   step "kube: stopped"
 }
 
