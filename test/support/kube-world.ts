@@ -26,6 +26,7 @@ export interface KubeSession {
     phase?: string;
     agent?: string;
     containerID?: string;
+    restartCount?: number;
     observedGeneration?: number;
     message?: string;
     conditions?: { type: string; status: string; reason: string; message?: string; observedGeneration?: number }[];
