@@ -86,6 +86,8 @@ describe('README quick start, every command as written', () => {
             for (const [namespace, name, phase] of [
               ['default', 'web', 'Running'],
               ['default', 'worker', 'Running'],
+              // Ready (True) only once its readiness probe got HTTP 200 from /healthz.
+              ['default', 'status', 'Running'],
               ['team-a', 'desktop', 'Running'],
               ['team-a', 'ide', 'Stopped'],
             ] as const) {
@@ -108,7 +110,7 @@ describe('README quick start, every command as written', () => {
       } else if (/curl http:\/\/127\.0\.0\.1:9464\/metrics/.test(command)) {
         const result = await runShell(command, checkout, env);
         expect(result.code, result.stderr).toBe(0);
-        expect(result.stdout).toContain('dockerlet_sessions{phase="Running"} 3');
+        expect(result.stdout).toContain('dockerlet_sessions{phase="Running"} 4');
         expect(result.stdout).toContain('dockerlet_sessions{phase="Stopped"} 1');
       } else {
         throw new Error(`the README's quick start has a command this test does not check; add a check for it: ${command}`);
