@@ -15,6 +15,7 @@ import { ContainerCache } from '../controllers/session/container-cache.ts';
 import { ownedBy } from '../controllers/session/labels.ts';
 import { registerAgentMetrics } from '../controllers/agent/metrics.ts';
 import { registerSessionMetrics } from '../controllers/session/metrics.ts';
+import { LateFence, termFence } from '../reconciler/fence.ts';
 import { openBackends } from './backends.ts';
 import { STATE_FILES } from './state-layout.ts';
 import type { AgentConfig } from './config.ts';
@@ -78,7 +79,9 @@ export async function startAgent(given: AgentConfig, deps: AgentDeps): Promise<R
     join(config.stateDir, STATE_FILES.agent),
     `${JSON.stringify({ agentName: config.agentName, runtime: config.runtime, store: describeStoreSpec(config.store), storeDir, listen: `${config.listenHost}:${config.listenPort}`, redis: config.redis?.url }, null, 2)}\n`,
   );
-  const opened = await openDesiredStore(config, { identity, logger: logger.child({ component: 'store' }), registry });
+  // The Kubernetes store's status and finalizer writes are leader-only, and it opens before the election.
+  const storeFence = new LateFence();
+  const opened = await openDesiredStore(config, { identity, logger: logger.child({ component: 'store' }), registry, fence: storeFence });
   const store = opened.store;
   const backends = await openBackends(config, identity, {
     logger,
@@ -87,6 +90,7 @@ export async function startAgent(given: AgentConfig, deps: AgentDeps): Promise<R
     ...(opened.sessionStatus ? { sessionStatus: opened.sessionStatus } : {}),
     ...(swarm ? { swarm } : {}),
   });
+  storeFence.bind(backends.fence);
   await Promise.all([backends.sessions.load(), backends.agents.load()]);
   const metrics = createReconcilerMetrics(registry);
   registerAgentMetrics(registry, { store: backends.agents, clock, gracePeriodMs: config.livenessGraceMs });
@@ -144,6 +148,7 @@ export async function startAgent(given: AgentConfig, deps: AgentDeps): Promise<R
             replicas: backends.replicas,
             engine: () => engine,
             token: () => backends.elector.token(),
+            fence: termFence(backends.fence, grant.token),
             ...(opened.finalizer ? { finalizer: opened.finalizer } : {}),
             ...(opened.events ? { events: opened.events } : {}),
             ...(opened.source ? { source: opened.source } : {}),

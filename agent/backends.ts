@@ -5,6 +5,7 @@ import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { AgentStatus, SessionStatus } from '../crds/types.ts';
 import type { Clock } from '../reconciler/clock.ts';
+import type { Fence } from '../reconciler/fence.ts';
 import type { LeaderElector } from '../reconciler/leader.ts';
 import type { ManagedStatusStore } from '../reconciler/store.ts';
 import type { AgentConfig } from './config.ts';
@@ -19,6 +20,8 @@ export interface Backends {
   sessions: ManagedStatusStore<SessionStatus>;
   agents: ManagedStatusStore<AgentStatus>;
   elector: LeaderElector;
+  /** What leader-only writes ask first; the status stores already do. */
+  fence: Fence;
   replicas: ReplicaRegistry;
   /** Closes connections (after the stores were closed). */
   close(): Promise<void>;
@@ -39,12 +42,6 @@ export async function openBackends(config: AgentConfig, identity: string, deps: 
   const redis = config.redis ? await openRedis(config.redis, logger.child({ component: 'redis' })) : undefined;
   if (redis) await redisReady(redis, logger);
   const kube = await openKubeClient(config);
-  const stores = openStatusStores(config, {
-    logger,
-    ...(redis ? { redis } : {}),
-    ...(kube ? { kube } : {}),
-    ...(deps.sessionStatus ? { sessionStatus: deps.sessionStatus } : {}),
-  });
   const election = await openElection(config, {
     identity,
     logger,
@@ -54,9 +51,19 @@ export async function openBackends(config: AgentConfig, identity: string, deps: 
     ...(kube ? { kube } : {}),
     ...(deps.swarm ? { swarm: deps.swarm } : {}),
   });
+  const stores = openStatusStores(config, {
+    logger,
+    identity,
+    fence: election.fence,
+    ...(election.redisHolderTokenKey !== undefined ? { redisHolderTokenKey: election.redisHolderTokenKey } : {}),
+    ...(redis ? { redis } : {}),
+    ...(kube ? { kube } : {}),
+    ...(deps.sessionStatus ? { sessionStatus: deps.sessionStatus } : {}),
+  });
   return {
     ...stores,
     elector: election.elector,
+    fence: election.fence,
     replicas: election.replicas,
     close: async () => {
       await election.close();

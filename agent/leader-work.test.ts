@@ -10,6 +10,7 @@ import type { AgentStatus, Session, SessionSpec, SessionStatus } from '../crds/t
 import { ContainerCache } from '../controllers/session/container-cache.ts';
 import { ownedBy } from '../controllers/session/labels.ts';
 import { LeadershipEndedError } from '../reconciler/leader-elector.ts';
+import { FencedError } from '../reconciler/errors.ts';
 import { createReconcilerMetrics } from '../reconciler/metrics.ts';
 import { eventually } from '../test/support/eventually.ts';
 import { FakeDockerRuntime, WRITE_OPS } from '../test/support/fake-runtime.ts';
@@ -71,13 +72,25 @@ function lead() {
   store.onChange((key) => work?.enqueue(key));
   const leadership = new AbortController();
   lifetime.signal.addEventListener('abort', () => leadership.abort(), { once: true });
+  // What the elector's fence says: the lease is certainly ours until the test says it ran out.
+  let leaseValid = true;
+  const fenceRefusals: string[] = [];
+  const fence = {
+    require(operation: string): number {
+      if (leaseValid) return 1;
+      fenceRefusals.push(operation);
+      throw new FencedError(operation, 1, 'renew deadline passed');
+    },
+    confirm: async () => {},
+  };
+  const metrics = createReconcilerMetrics(new Registry());
   work = startLeaderWork(
     {
       config,
       identity: 'replica-1',
       logger,
       clock: { now: () => Date.now(), setTimeout: (fn, ms) => setTimeout(fn, ms), clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout) },
-      metrics: createReconcilerMetrics(new Registry()),
+      metrics,
       store,
       sessions: statuses,
       agents: new ManagedMemoryStatusStore<AgentStatus>(),
@@ -86,6 +99,7 @@ function lead() {
       replicas: soloReplica('replica-1'),
       engine: () => undefined,
       token: () => 1,
+      fence,
     },
     leadership.signal,
   );
@@ -97,6 +111,14 @@ function lead() {
     statuses,
     work,
     isStopped: () => stopped,
+    fenceRefusals,
+    metrics,
+    /** The lease runs out without the elector noticing yet (a process resumed after SIGSTOP). */
+    expireLease(): () => CallRecord[] {
+      const from = runtime.log.length;
+      leaseValid = false;
+      return () => runtime.log.slice(from);
+    },
     /** Steps down; returns what tells the engine calls made from then on. */
     stepDown(): () => CallRecord[] {
       const from = runtime.log.length;
@@ -123,6 +145,29 @@ async function letEverythingRun(): Promise<void> {
 }
 
 const writes = (calls: CallRecord[]): CallRecord[] => calls.filter((c) => WRITE_OPS.includes(c.op));
+
+describe('leader work whose lease ran out before its elector noticed', () => {
+  it('sends no engine write: each is refused by the fence, and the reconcile is not retried as a failure', async () => {
+    const leader = lead();
+    leader.store.set(session());
+    await running(leader);
+
+    const callsSince = leader.expireLease();
+    // A change the resumed process picks up before its leadership signal aborts.
+    leader.store.set(session({ command: ['sleep', '3600'] }, 2));
+    await eventually(() => expect(leader.fenceRefusals.length).toBeGreaterThan(0));
+    await letEverythingRun();
+    expect(writes(callsSince())).toEqual([]);
+    expect(leader.fenceRefusals[0]).toMatch(/^engine (stop|remove)$/);
+    const fenced = (await leader.metrics.reconcileTotal.get()).values.find((v) => v.labels.result === 'fenced');
+    expect(fenced?.value).toBe(1);
+    const failed = (await leader.metrics.reconcileTotal.get()).values.find((v) => v.labels.result === 'error');
+    expect(failed?.value ?? 0).toBe(0);
+    // Not requeued with back-off: nothing more is attempted.
+    await letEverythingRun();
+    expect(leader.fenceRefusals).toHaveLength(1);
+  });
+});
 
 describe('leader work stepping down', () => {
   it('cancels a stop in flight, sends nothing more, and is stopped only once that reconcile has ended', async () => {

@@ -18,6 +18,8 @@ import type { SessionFinalizer } from '../controllers/session/finalizer.ts';
 import type { EventRecorder } from '../reconciler/events.ts';
 import type { AgentConfig } from './config.ts';
 import type { DockerRuntime, EngineInfo } from '../controllers/runtime/docker-runtime.ts';
+import { fencedRuntime } from '../controllers/runtime/fenced-runtime.ts';
+import type { Fence } from '../reconciler/fence.ts';
 import { startHeartbeat } from '../controllers/agent/heartbeat.ts';
 import { allocationOf } from '../controllers/scheduler/allocation.ts';
 import { assignedTo } from '../controllers/session/observe.ts';
@@ -39,6 +41,8 @@ export interface LeaderWorkDeps {
   replicas: ReplicaRegistry;
   engine: () => EngineInfo | undefined;
   token: () => number | undefined;
+  /** This term's fence: every engine write asks it first (controllers/runtime/fenced-runtime.ts). */
+  fence: Fence;
   /** Kubernetes mode: the Session finalizer and the Event recorder. */
   finalizer?: SessionFinalizer;
   events?: EventRecorder;
@@ -58,6 +62,7 @@ export function startLeaderWork(deps: LeaderWorkDeps, signal: AbortSignal): Lead
   const { config, logger, clock, store, cache } = deps;
   const startedAt = clock.now();
   const adoption = new StartupAdoption(logger);
+  const runtime = fencedRuntime(deps.runtime, deps.fence);
   const mayDeleteUndesired = (): boolean =>
     adoption.isComplete() && store.isComplete() && (config.pruneEmptyStore || store.size() > 0);
   // Probe state lives as long as this leadership: a new leader starts its checks over.
@@ -66,9 +71,9 @@ export function startLeaderWork(deps: LeaderWorkDeps, signal: AbortSignal): Lead
     agent: config.agentName,
     store,
     statusStore: deps.sessions,
-    runtime: deps.runtime,
+    runtime,
     cache,
-    images: new ImagePresence(deps.runtime, clock),
+    images: new ImagePresence(runtime, clock),
     clock,
     logger,
     mayDeleteUndesired,

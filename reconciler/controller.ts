@@ -292,6 +292,12 @@ export class Controller {
         log[unchanged ? 'debug' : 'warn']({ reason: outcome.error.reason, fieldPath: outcome.error.fieldPath, err: outcome.error }, 'reconcile stalled');
         return 'terminal';
       }
+      case 'fenced':
+        // Leadership is over (or about to be): whoever leads now reconciles the key; retrying here
+        // would only be refused again.
+        this.#queue.forget(key);
+        log.info({ operation: outcome.error.operation, token: outcome.error.token, why: outcome.error.why }, 'reconcile fenced: a write was not sent');
+        return 'fenced';
       case 'requeueAfter':
         this.#queue.forget(key);
         this.#queue.addAfter(key, outcome.delayMs);

@@ -25,6 +25,24 @@ export class RequeueAfterError extends Error {
   }
 }
 
+/**
+ * A write was not sent because this replica can no longer be sure it holds the lease (leadership
+ * ended, its renew deadline passed on the monotonic clock, or the store saw a newer fencing token).
+ * Not the object's failure and not retried: the replica that leads now reconciles it.
+ */
+export class FencedError extends Error {
+  override readonly name = 'FencedError';
+  constructor(
+    /** What was refused, e.g. "engine create" or "status write". */
+    readonly operation: string,
+    /** The token the write was made under, when there was one. */
+    readonly token: number | undefined,
+    readonly why: string,
+  ) {
+    super(`${operation} not sent: ${why}${token === undefined ? '' : ` (fencing token ${token})`}`);
+  }
+}
+
 /** What a successful reconcile asks of the queue. */
 export interface ReconcileResult {
   /** Reconcile again after this many milliseconds (periodic checks, waits that are not errors). */
@@ -35,6 +53,7 @@ export type Outcome =
   | { kind: 'success'; requeueAfterMs?: number }
   | { kind: 'terminal'; error: TerminalError }
   | { kind: 'requeueAfter'; delayMs: number; error: RequeueAfterError }
+  | { kind: 'fenced'; error: FencedError }
   | { kind: 'retry'; error: unknown };
 
 /** Classifies a reconcile's result or thrown value. Pure, so the mapping is testable. */
@@ -46,5 +65,6 @@ export function classify(result: ReconcileResult | undefined, error: unknown, fa
   }
   if (error instanceof TerminalError) return { kind: 'terminal', error };
   if (error instanceof RequeueAfterError) return { kind: 'requeueAfter', delayMs: error.delayMs, error };
+  if (error instanceof FencedError) return { kind: 'fenced', error };
   return { kind: 'retry', error };
 }

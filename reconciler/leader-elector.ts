@@ -22,6 +22,11 @@ export interface LeaseLeaderElectorOptions {
   ledger?: LeadershipLedger;
   /** Election name, the metric label (the agent name); never the identity. */
   name: string;
+  /**
+   * Milliseconds on a monotonic clock, for validToken(). Default: performance.now() with the system
+   * clock (wall-clock steps must not stretch a lease), else the injected clock's now() (tests).
+   */
+  monotonicNow?: () => number;
 }
 
 /** The leadership signal's abort reason. */
@@ -38,6 +43,13 @@ const STANDBY_JITTER = 0.1;
 
 interface Term {
   grant: LeaseGrant;
+  /** monotonicNow() when the last successful renewal (or the acquisition) was sent. */
+  renewedMono: number;
+  /**
+   * The lease may be ours until released or lost: validToken() answers while this is true, also
+   * during a step-down's wind-down (the lease is released only after it).
+   */
+  holds: boolean;
   abort: AbortController;
   /** clock.now() when the last successful renewal (or the acquisition) was sent. */
   lastRenewMs: number;
@@ -48,6 +60,7 @@ interface Term {
 interface Acquired {
   grant: LeaseGrant;
   sentMs: number;
+  sentMono: number;
 }
 
 type Attempt = { kind: 'granted'; grant: LeaseGrant } | { kind: 'held' } | { kind: 'failed'; error: unknown };
@@ -58,10 +71,13 @@ export class LeaseLeaderElector implements LeaderElector {
   readonly timings: LeaseTimings;
   readonly #lock: LeaseLock;
   readonly #clock: Clock;
+  readonly #mono: () => number;
   readonly #log: Logger;
   readonly #metrics: LeaderElectionMetrics | undefined;
   readonly #ledger: LeadershipLedger | undefined;
   #term: Term | undefined;
+  /** The term whose lease may still be ours: #term, or one winding down until its release. */
+  #holding: Term | undefined;
   #lastToken: number | undefined;
   #observed: LeaseHolder | undefined;
   #failing = false;
@@ -74,6 +90,8 @@ export class LeaseLeaderElector implements LeaderElector {
     this.timings = validateLeaseTimings(options.timings ?? DEFAULT_LEASE_TIMINGS);
     this.#lock = options.lock;
     this.#clock = options.clock ?? systemClock;
+    const clock = this.#clock;
+    this.#mono = options.monotonicNow ?? (clock === systemClock ? () => performance.now() : () => clock.now());
     this.#log = options.logger.child({ election: options.name });
     this.#metrics = options.metrics?.forElection(options.name);
     this.#ledger = options.ledger;
@@ -85,6 +103,13 @@ export class LeaseLeaderElector implements LeaderElector {
 
   token(): number | undefined {
     return this.#term?.grant.token;
+  }
+
+  validToken(): number | undefined {
+    const term = this.#holding;
+    if (term === undefined || !term.holds) return undefined;
+    if (this.#mono() - term.renewedMono >= this.timings.renewDeadlineMs) return undefined;
+    return term.grant.token;
   }
 
   healthy(): boolean {
@@ -109,11 +134,12 @@ export class LeaseLeaderElector implements LeaderElector {
       while (!signal.aborted) {
         if (acquired === undefined) {
           const sentMs = this.#clock.now();
+          const sentMono = this.#mono();
           const attempt = await this.#attempt(signal, this.timings.retryPeriodMs);
           // Granted just as we stop: the release below gives it straight back.
           if (signal.aborted) break;
           if (attempt.kind === 'granted') {
-            acquired = { grant: attempt.grant, sentMs };
+            acquired = { grant: attempt.grant, sentMs, sentMono };
           } else {
             await this.#standby(attempt, callbacks, signal);
             if (!hinted) {
@@ -157,6 +183,7 @@ export class LeaseLeaderElector implements LeaderElector {
         break;
       }
       const sentMs = this.#clock.now();
+      const sentMono = this.#mono();
       // Bounded by the deadline too: a hung call must not keep us leading past it.
       const attempt = await this.#attempt(signal, Math.min(retryPeriodMs, remaining));
       if (signal.aborted) {
@@ -164,6 +191,7 @@ export class LeaseLeaderElector implements LeaderElector {
         break;
       }
       if (attempt.kind === 'held') {
+        term.holds = false;
         reason = 'LeaseLost';
         break;
       }
@@ -176,13 +204,15 @@ export class LeaseLeaderElector implements LeaderElector {
       }
       if (attempt.grant.token === term.grant.token) {
         term.lastRenewMs = sentMs;
+        term.renewedMono = Math.max(term.renewedMono, sentMono);
         continue;
       }
       // The lease lapsed and the backend handed it to us again: someone else could have held it in
       // between, so this term ends and a new one starts under the new token.
       this.#log.warn({ identity: this.identity, token: term.grant.token, newToken: attempt.grant.token }, 'renewal returned a new fencing token');
+      term.holds = false;
       reason = 'LeaseLost';
-      next = { grant: attempt.grant, sentMs };
+      next = { grant: attempt.grant, sentMs, sentMono };
       break;
     }
     await this.#end(term, reason, callbacks);
@@ -205,8 +235,9 @@ export class LeaseLeaderElector implements LeaderElector {
     }
     this.#lastToken = Math.max(token, previousToken ?? token);
     const now = this.#clock.now();
-    const term: Term = { grant: acquired.grant, abort: new AbortController(), lastRenewMs: acquired.sentMs, sinceMs: now };
+    const term: Term = { grant: acquired.grant, abort: new AbortController(), lastRenewMs: acquired.sentMs, sinceMs: now, renewedMono: acquired.sentMono, holds: true };
     this.#term = term;
+    this.#holding = term;
     this.#observed = undefined;
     this.#metrics?.leading(true);
     this.#metrics?.token(token);
@@ -238,7 +269,10 @@ export class LeaseLeaderElector implements LeaderElector {
     } catch (error) {
       this.#log.error({ err: error, identity: this.identity, token }, 'onStoppedLeading threw');
     }
-    if (reason === 'LeaseLost') return;
+    if (reason === 'LeaseLost') {
+      if (this.#holding === term) this.#holding = undefined;
+      return;
+    }
     // Before giving the lease away, let work wind down (when onStoppedLeading returns a promise), as
     // long as a missed deadline would have given it (lease − renew deadline), and never past the
     // moment the lease can expire for the others: a step-down that came late (a busy event loop)
@@ -298,6 +332,9 @@ export class LeaseLeaderElector implements LeaderElector {
   }
 
   async #release(why: string): Promise<void> {
+    // From the moment the release may reach the lock, nothing may be written under its token.
+    if (this.#holding) this.#holding.holds = false;
+    this.#holding = undefined;
     try {
       await bounded(this.#clock, 'release', () => this.#lock.release(this.identity), this.timings.retryPeriodMs);
     } catch (error) {

@@ -80,6 +80,13 @@ export interface LeaderElector {
   /** Current fencing token while leading. */
   token(): number | undefined;
   /**
+   * The fencing token while the lease is certainly still this replica's: leading (or stepping down
+   * and not yet released), and the last successful renewal sent less than the renew deadline ago,
+   * measured on the monotonic clock, so a process that was frozen past its lease finds it invalid
+   * the moment it resumes, before its elector has run. Undefined otherwise. No I/O.
+   */
+  validToken(): number | undefined;
+  /**
    * Liveness: false when this replica believes it leads but has not renewed within the renew
    * deadline and has not stepped down (a stuck event loop, a hung backend call).
    */

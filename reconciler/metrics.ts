@@ -7,9 +7,10 @@ import type { WorkQueueMetrics } from './workqueue.ts';
 
 /**
  * `requeue` is a reconcile that waits on something (RequeueAfterError); `requeue_after` is a
- * successful reconcile that asked for a later check (ReconcileResult.requeueAfterMs).
+ * successful reconcile that asked for a later check (ReconcileResult.requeueAfterMs); `fenced` is one
+ * whose write was refused because this replica no longer certainly leads (FencedError).
  */
-export const RECONCILE_RESULTS = ['success', 'error', 'requeue', 'requeue_after', 'terminal'] as const;
+export const RECONCILE_RESULTS = ['success', 'error', 'requeue', 'requeue_after', 'terminal', 'fenced'] as const;
 export type ReconcileResultLabel = (typeof RECONCILE_RESULTS)[number];
 
 export interface ReconcilerMetrics {

@@ -25,6 +25,11 @@ export class NoLeaderElection implements LeaderElector {
     return this.#stopped ? undefined : NoLeaderElection.TOKEN;
   }
 
+  /** Nobody else can lead: the token is valid until stopped. */
+  validToken(): number | undefined {
+    return this.token();
+  }
+
   healthy(): boolean {
     return true;
   }

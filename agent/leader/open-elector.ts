@@ -6,6 +6,8 @@ import type { Registry } from 'prom-client';
 import type { Clock } from '../../reconciler/clock.ts';
 import type { LeaderElector } from '../../reconciler/leader.ts';
 import { LeaseLeaderElector } from '../../reconciler/leader-elector.ts';
+import { electorFence } from '../../reconciler/fence.ts';
+import type { Fence } from '../../reconciler/fence.ts';
 import { FileLeadershipLedger } from '../../reconciler/leader-ledger.ts';
 import { createLeaderMetrics } from '../../reconciler/leader-metrics.ts';
 import type { AgentConfig } from '../config.ts';
@@ -24,6 +26,10 @@ import { fileBackendRefusal } from './swarm/placement.ts';
 
 export interface Election {
   elector: LeaderElector;
+  /** What leader-only writes ask first (reconciler/fence.ts). */
+  fence: Fence;
+  /** The lease's holder-token key when the lease is in Redis: status writes there compare with it. */
+  redisHolderTokenKey?: string;
   replicas: ReplicaRegistry;
   /** Releases what the lock holds open (helper process, watch, subscription). */
   close(): Promise<void>;
@@ -53,8 +59,11 @@ export async function openElection(config: AgentConfig, deps: ElectionDeps): Pro
   };
   const nothingToClose = async (): Promise<void> => {};
   switch (config.leaderElection) {
-    case 'none':
-      return { elector: new NoLeaderElection({ identity }), replicas: soloReplica(identity), close: nothingToClose };
+    case 'none': {
+      const elector = new NoLeaderElection({ identity });
+      const fence = electorFence(elector, async () => ({ identity, token: NoLeaderElection.TOKEN }));
+      return { elector, fence, replicas: soloReplica(identity), close: nothingToClose };
+    }
     case 'file': {
       if (swarm) {
         // In a Swarm service whose replicas may land on several nodes, each node would have its
@@ -66,8 +75,10 @@ export async function openElection(config: AgentConfig, deps: ElectionDeps): Pro
       const lock = new FileLeaseLock({ dir: config.lockDir, logger: electorDeps.logger });
       // Refuse a lock directory shared across hosts now, at start, rather than electing two leaders.
       await lock.verify();
+      const elector = new LeaseLeaderElector({ ...electorDeps, lock });
       return {
-        elector: new LeaseLeaderElector({ ...electorDeps, lock }),
+        elector,
+        fence: electorFence(elector, () => lock.holder()),
         replicas: fileReplicas(config.lockDir, identity, config.livenessGraceMs, clock),
         close: () => lock.close(),
       };
@@ -75,8 +86,11 @@ export async function openElection(config: AgentConfig, deps: ElectionDeps): Pro
     case 'redis': {
       if (!redis) throw new Error('redis leader election needs a Redis connection');
       const lock = new RedisLeaseLock({ redis, key: REDIS_KEYS.leader(config.agentName) });
+      const elector = new LeaseLeaderElector({ ...electorDeps, lock });
       return {
-        elector: new LeaseLeaderElector({ ...electorDeps, lock }),
+        elector,
+        fence: electorFence(elector, () => lock.holder()),
+        redisHolderTokenKey: lock.holderTokenKey,
         replicas: redisReplicas(redis, REDIS_KEYS.replicas(config.agentName), identity, config.livenessGraceMs, clock),
         close: () => lock.close(),
       };
@@ -84,13 +98,16 @@ export async function openElection(config: AgentConfig, deps: ElectionDeps): Pro
     case 'kubernetes': {
       if (!kube || !config.kubeLease) throw new Error('kubernetes leader election needs a kubeconfig and a Lease name');
       const lock = new kube.module.KubeLeaseLock({ kubeConfig: kube.kubeConfig, ...config.kubeLease, logger: electorDeps.logger, clock });
-      return { elector: new LeaseLeaderElector({ ...electorDeps, lock }), replicas: soloReplica(identity), close: () => lock.close() };
+      const elector = new LeaseLeaderElector({ ...electorDeps, lock });
+      return { elector, fence: electorFence(elector, () => lock.holder()), replicas: soloReplica(identity), close: () => lock.close() };
     }
     case 'swarm': {
       if (!swarm) throw new Error('swarm leader election needs the agent to run as a Swarm task');
       const lock = new SwarmLeaseLock({ api: swarm.api, serviceId: swarm.self.serviceId, ownTaskId: swarm.self.taskId, clock });
+      const elector = new LeaseLeaderElector({ ...electorDeps, lock });
       return {
-        elector: new LeaseLeaderElector({ ...electorDeps, lock }),
+        elector,
+        fence: electorFence(elector, () => lock.holder()),
         replicas: swarmReplicas(swarm.api, { id: swarm.self.serviceId, name: swarm.self.serviceName }),
         close: () => lock.close(),
       };

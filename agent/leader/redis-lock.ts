@@ -67,6 +67,11 @@ export class RedisLeaseLock implements LeaseLock {
     this.#releasedChannel = `${options.key}:released`;
   }
 
+  /** The key holding the current holder's token: what fenced status writes compare with (redis-fenced-write.ts). */
+  get holderTokenKey(): string {
+    return this.#keys[2];
+  }
+
   async tryAcquireOrRenew(identity: string, leaseDurationMs: number): Promise<LeaseGrant | undefined> {
     if (!Number.isInteger(leaseDurationMs) || leaseDurationMs <= 0) throw new RangeError(`lease duration must be a positive integer of ms, got ${leaseDurationMs}`);
     const reply = await this.#redis.eval(ACQUIRE_OR_RENEW, 3, ...this.#keys, identity, String(leaseDurationMs));

@@ -12,6 +12,7 @@ import type { AgentConfig } from '../config.ts';
 import { GitCache } from './git/git-cache.ts';
 import { gitCacheDir } from './store-spec.ts';
 import { LastGoodRevisions } from './git/git-last-good.ts';
+import type { Fence } from '../../reconciler/fence.ts';
 import { GitDesiredStore } from './git/git-store.ts';
 import type { GitSyncResult } from './git/git-store.ts';
 import { openYamlStore } from './yaml/open-yaml-store.ts';
@@ -37,6 +38,8 @@ export interface OpenDesiredStoreDeps {
   identity: string;
   logger: Logger;
   registry: Registry;
+  /** Leader-only writes the store makes (Kubernetes: status, finalizers) ask it first. */
+  fence?: Fence;
 }
 
 export async function openDesiredStore(config: AgentConfig, deps: OpenDesiredStoreDeps): Promise<OpenedDesiredStore> {
@@ -67,7 +70,7 @@ export async function openDesiredStore(config: AgentConfig, deps: OpenDesiredSto
       // Loaded on use: an agent with a YAML store never pays for the Kubernetes client.
       const { openKubeStore } = await import('./kube/open-kube-store.ts');
       const access = { ...(config.kubeconfig ? { kubeconfig: config.kubeconfig } : {}), ...(config.sessionNamespace ? { namespace: config.sessionNamespace } : {}) };
-      const kube = openKubeStore(access, { logger, identity: deps.identity });
+      const kube = openKubeStore(access, { logger, identity: deps.identity, ...(deps.fence ? { fence: deps.fence } : {}) });
       return { store: kube.store, sessionStatus: kube.statusStore, finalizer: kube.finalizer, events: kube.events, close: kube.close };
     }
   }

@@ -5,8 +5,10 @@ import { mkdir, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import type { ObjectKey } from '../../crds/types.ts';
+import type { Fence } from '../../reconciler/fence.ts';
 import type { StatusStore } from '../../reconciler/store.ts';
 import { writeFileAtomic } from './atomic-file.ts';
+import { BatchFence } from './batch-fence.ts';
 import { deepFreeze } from '../sources/yaml/object-meta.ts';
 import { describeError, errorCode } from '../sources/yaml/yaml-tree.ts';
 
@@ -16,6 +18,8 @@ export interface FileStatusStoreOptions {
   logger: Logger;
   /** How long writes are collected before one file write. Default 200 ms. */
   flushDelayMs?: number;
+  /** Leader-only writes: the file is written only while the lease is certainly ours (batch-fence.ts). */
+  fence?: Fence;
 }
 
 const FORMAT_VERSION = 1;
@@ -39,11 +43,15 @@ export class FileStatusStore<S> implements StatusStore<S> {
   private flushes: Promise<void> = Promise.resolve();
   private failing = false;
   private written = 0;
+  private readonly fence: BatchFence;
+  /** The newest fencing token a change since the last file write was decided under. */
+  private stamp = 0;
 
   constructor(options: FileStatusStoreOptions) {
     this.path = path.resolve(options.path);
     this.logger = options.logger.child({ component: 'status-store', path: this.path });
     this.flushDelayMs = options.flushDelayMs ?? 200;
+    this.fence = new BatchFence(options.fence, this.logger);
   }
 
   /**
@@ -114,13 +122,16 @@ export class FileStatusStore<S> implements StatusStore<S> {
 
   /** Updates memory at once and resolves; the file follows within flushDelayMs. */
   async write(key: ObjectKey, status: S): Promise<void> {
+    this.stamp = this.fence.stamp('status write');
     this.items.set(key, deepFreeze(structuredClone(status)));
     this.unsaved.add(key);
     this.schedule(this.flushDelayMs);
   }
 
   async delete(key: ObjectKey): Promise<void> {
-    if (!this.items.delete(key)) return;
+    if (!this.items.has(key)) return;
+    this.stamp = this.fence.stamp('status delete');
+    this.items.delete(key);
     this.unsaved.add(key);
     this.schedule(this.flushDelayMs);
   }
@@ -156,6 +167,12 @@ export class FileStatusStore<S> implements StatusStore<S> {
 
   private async flushNow(): Promise<void> {
     if (!this.dirty) return;
+    // The whole file is written at once: under the newest token, or not at all.
+    if ((await this.fence.admit(new Map([[this.path, this.stamp]]))).send.length === 0) {
+      this.dirty = false;
+      this.unsaved.clear();
+      return;
+    }
     this.dirty = false;
     const captured = [...this.unsaved];
     this.unsaved.clear();

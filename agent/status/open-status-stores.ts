@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { AgentStatus, SessionStatus } from '../../crds/types.ts';
+import type { Fence } from '../../reconciler/fence.ts';
 import type { ManagedStatusStore } from '../../reconciler/store.ts';
 import { parseAgentStatus } from '../../controllers/agent/record.ts';
 import type { AgentConfig } from '../config.ts';
@@ -24,19 +25,29 @@ export interface StatusStoreDeps {
   kube?: KubeClient;
   /** Session status kept by the desired store itself (Kubernetes: the status subresource). */
   sessionStatus?: ManagedStatusStore<SessionStatus>;
+  /** Leader-only writes (every status write) ask it first. */
+  fence?: Fence;
+  /** This replica, for the Redis write log. */
+  identity?: string;
+  /** When the lease is in the same Redis: its holder-token key, which Redis' write script compares. */
+  redisHolderTokenKey?: string;
 }
 
 export function openStatusStores(config: AgentConfig, deps: StatusStoreDeps): StatusStores {
-  const { logger, redis, kube } = deps;
+  const { logger, redis, kube, fence } = deps;
+  const fenced = fence ? { fence } : {};
+  const redisFence = fence
+    ? { fence: { fence, writer: deps.identity ?? '', ...(deps.redisHolderTokenKey !== undefined ? { holderTokenKey: deps.redisHolderTokenKey } : {}) } }
+    : {};
   const sessions: ManagedStatusStore<SessionStatus> =
     deps.sessionStatus ??
     (redis
-      ? new RedisStatusStore<SessionStatus>({ redis, key: REDIS_KEYS.sessions(config.agentName), logger })
-      : new FileStatusStore<SessionStatus>({ path: join(config.stateDir, STATE_FILES.sessions), logger }));
+      ? new RedisStatusStore<SessionStatus>({ redis, key: REDIS_KEYS.sessions(config.agentName), logger, ...redisFence })
+      : new FileStatusStore<SessionStatus>({ path: join(config.stateDir, STATE_FILES.sessions), logger, ...fenced }));
   const agents: ManagedStatusStore<AgentStatus> = kube
-    ? new kube.module.KubeAgentStatusStore({ kubeConfig: kube.kubeConfig, logger })
+    ? new kube.module.KubeAgentStatusStore({ kubeConfig: kube.kubeConfig, logger, ...fenced })
     : redis
-      ? new RedisStatusStore<AgentStatus>({ redis, key: REDIS_KEYS.agents, logger, decode: parseAgentStatus })
-      : new FileStatusStore<AgentStatus>({ path: join(config.stateDir, STATE_FILES.agents), logger });
+      ? new RedisStatusStore<AgentStatus>({ redis, key: REDIS_KEYS.agents, logger, decode: parseAgentStatus, ...redisFence })
+      : new FileStatusStore<AgentStatus>({ path: join(config.stateDir, STATE_FILES.agents), logger, ...fenced });
   return { sessions, agents };
 }

@@ -6,11 +6,28 @@
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { ObjectKey } from '../../crds/types.ts';
+import { FencedError } from '../../reconciler/errors.ts';
+import type { Fence } from '../../reconciler/fence.ts';
 import type { StatusStore } from '../../reconciler/store.ts';
 import { deepFreeze } from '../sources/yaml/object-meta.ts';
+import { fencedHashWrite } from './redis-fenced-write.ts';
 
-/** The two commands the store needs; a Redis (or a Cluster, or a test double) provides them. */
-export type RedisStatusClient = Pick<Redis, 'hgetall' | 'multi'>;
+/** The commands the store needs; a Redis (or a test double) provides them. */
+export type RedisStatusClient = Pick<Redis, 'hgetall' | 'multi' | 'eval'>;
+
+/**
+ * Writes only a leader with a valid lease may make (README "High availability", fencing): each
+ * write takes the token `fence.require` gives (or is refused at once), and each batch goes out only
+ * under that token: checked by Redis in the write script when the lease lives in this Redis
+ * (`holderTokenKey`), else by `fence.confirm` (one round trip to the lock) before the batch.
+ */
+export interface RedisStatusFence {
+  fence: Fence;
+  /** This replica, recorded in the write log. */
+  writer: string;
+  /** The lease's holder-token key, when the lease is a RedisLeaseLock on this same Redis. */
+  holderTokenKey?: string;
+}
 
 /** Turns a parsed JSON value into an S, or throws to have the value dropped. */
 export type StatusDecoder<S> = (value: unknown) => S;
@@ -31,6 +48,8 @@ export interface RedisStatusStoreOptions<S> {
   flushTimeoutMs?: number;
   /** Checks a stored value when loading; one that throws is logged and dropped. Default: any JSON object. */
   decode?: StatusDecoder<S>;
+  /** Leader-only writes (the agent's stores); absent: unfenced (tests, tools). */
+  fence?: RedisStatusFence;
 }
 
 export interface SnapshotOptions<S> {
@@ -42,6 +61,8 @@ export interface SnapshotOptions<S> {
 /** A change not yet confirmed by Redis: the JSON to HSET, or null to HDEL. */
 interface Pending {
   readonly json: string | null;
+  /** The fencing token it was decided under (0 when unfenced): it goes out under that one only. */
+  readonly token: number;
 }
 
 // While Redis is down, the background retry runs this often; `flush()` retries faster because
@@ -58,6 +79,10 @@ export class RedisStatusStore<S> implements StatusStore<S> {
   private readonly flushDelayMs: number;
   private readonly flushTimeoutMs: number;
   private readonly decode: StatusDecoder<S>;
+  private readonly fence: RedisStatusFence | undefined;
+  /** The last token whose writes were refused, so the refusal is logged once per term. */
+  private fencedToken: number | undefined;
+  private refused = 0;
   private items = new Map<ObjectKey, S>();
   /** Newest unconfirmed change per key. An entry leaves only when Redis confirmed that very entry. */
   private readonly pending = new Map<ObjectKey, Pending>();
@@ -77,6 +102,7 @@ export class RedisStatusStore<S> implements StatusStore<S> {
     this.flushDelayMs = options.flushDelayMs ?? 100;
     this.flushTimeoutMs = options.flushTimeoutMs ?? 5_000;
     this.decode = options.decode ?? decodeObject<S>;
+    this.fence = options.fence;
   }
 
   /**
@@ -120,6 +146,11 @@ export class RedisStatusStore<S> implements StatusStore<S> {
     return this.written;
   }
 
+  /** Changes dropped because the lease had passed to another token (fencing); for tests. */
+  get refusedCount(): number {
+    return this.refused;
+  }
+
   /** Keys whose newest change Redis has not confirmed yet. */
   get pendingCount(): number {
     return this.pending.size;
@@ -137,17 +168,22 @@ export class RedisStatusStore<S> implements StatusStore<S> {
   /**
    * Updates memory at once and resolves; Redis follows within flushDelayMs, or after an outage.
    * Memory holds the JSON round trip of `status`, i.e. exactly what a reload would read back.
-   * Rejects only for a value JSON cannot represent (a bug in the caller).
+   * Rejects for a value JSON cannot represent (a bug in the caller), and with FencedError when this
+   * replica does not certainly hold the lease (nothing is changed then).
    */
   async write(key: ObjectKey, status: S): Promise<void> {
     const json = JSON.stringify(status);
     if (json === undefined) throw new TypeError(`status for ${key} is not JSON-serializable`);
+    const token = this.fence ? this.fence.fence.require('status write') : 0;
     this.items.set(key, deepFreeze(JSON.parse(json) as S));
-    this.change(key, { json });
+    this.change(key, { json, token });
   }
 
   async delete(key: ObjectKey): Promise<void> {
-    if (this.items.delete(key)) this.change(key, { json: null });
+    if (!this.items.has(key)) return;
+    const token = this.fence ? this.fence.fence.require('status delete') : 0;
+    this.items.delete(key);
+    this.change(key, { json: null, token });
   }
 
   /**
@@ -212,25 +248,45 @@ export class RedisStatusStore<S> implements StatusStore<S> {
     }
   }
 
-  /** One MULTI/EXEC with every pending change. Rejects on failure or after timeoutMs. */
+  /**
+   * Every pending change, one round trip per fencing token (one, unless a term ended with changes
+   * pending). Rejects on failure or after timeoutMs; a batch refused by the fence is dropped, not
+   * retried: those writes belong to a term that is over.
+   */
   private async attempt(timeoutMs: number): Promise<void> {
     if (this.pending.size === 0) return;
-    const batch = new Map(this.pending);
+    const byToken = new Map<number, Map<ObjectKey, Pending>>();
+    for (const [key, entry] of this.pending) {
+      const batch = byToken.get(entry.token) ?? new Map<ObjectKey, Pending>();
+      batch.set(key, entry);
+      byToken.set(entry.token, batch);
+    }
+    for (const [token, batch] of byToken) await this.attemptBatch(token, batch, timeoutMs);
+  }
+
+  /** One MULTI/EXEC (or one fenced write script) with the changes of one token. */
+  private async attemptBatch(token: number, batch: Map<ObjectKey, Pending>, timeoutMs: number): Promise<void> {
     const sets: string[] = [];
     const dels: string[] = [];
     for (const [key, entry] of batch) {
       if (entry.json === null) dels.push(key);
       else sets.push(key, entry.json);
     }
-    const multi = this.redis.multi();
-    for (let i = 0; i < sets.length; i += 2 * FIELDS_PER_COMMAND) multi.hset(this.key, ...sets.slice(i, i + 2 * FIELDS_PER_COMMAND));
-    for (let i = 0; i < dels.length; i += FIELDS_PER_COMMAND) multi.hdel(this.key, ...dels.slice(i, i + FIELDS_PER_COMMAND));
+    const done = (): void => {
+      for (const [key, entry] of batch) if (this.pending.get(key) === entry) this.pending.delete(key);
+    };
     // Confirms even when it lands after the timeout (it sat in ioredis' offline queue): Redis has
     // it then. Commands on one connection run in order, so a late batch never overtakes a newer one.
-    const exec = multi.exec().then((results) => {
-      const failed = results === null ? new Error('MULTI aborted') : results.find(([error]) => error !== null)?.[0];
-      if (failed) throw failed;
-      for (const [key, entry] of batch) if (this.pending.get(key) === entry) this.pending.delete(key);
+    const exec = this.send(token, sets, dels).then((outcome) => {
+      done();
+      if (outcome !== 'written') {
+        this.refused += batch.size;
+        if (this.fencedToken !== token) {
+          this.fencedToken = token;
+          this.logger.warn({ token, changes: batch.size, why: outcome.why }, 'status writes refused by the fence: another replica leads now; dropped');
+        }
+        return;
+      }
       this.written += 1;
       if (this.outageSince !== undefined) {
         this.logger.info({ outageMs: Date.now() - this.outageSince }, 'status writes to Redis resumed');
@@ -247,6 +303,30 @@ export class RedisStatusStore<S> implements StatusStore<S> {
       }
       throw error;
     }
+  }
+
+  /** Sends one token's changes: fenced by Redis, fenced by a lock round trip, or plainly. */
+  private async send(token: number, sets: string[], dels: string[]): Promise<'written' | { why: string }> {
+    const fence = this.fence;
+    if (fence?.holderTokenKey !== undefined) {
+      const result = await fencedHashWrite(this.redis, { hash: this.key, holderTokenKey: fence.holderTokenKey }, token, fence.writer, sets, dels);
+      return result.written ? 'written' : { why: `the lease holds token ${result.holderToken || 'none'}` };
+    }
+    if (fence) {
+      try {
+        await fence.fence.confirm('status write', token);
+      } catch (error) {
+        if (error instanceof FencedError) return { why: error.why };
+        throw error;
+      }
+    }
+    const multi = this.redis.multi();
+    for (let i = 0; i < sets.length; i += 2 * FIELDS_PER_COMMAND) multi.hset(this.key, ...sets.slice(i, i + 2 * FIELDS_PER_COMMAND));
+    for (let i = 0; i < dels.length; i += FIELDS_PER_COMMAND) multi.hdel(this.key, ...dels.slice(i, i + FIELDS_PER_COMMAND));
+    const results = await multi.exec();
+    const failed = results === null ? new Error('MULTI aborted') : results.find(([error]) => error !== null)?.[0];
+    if (failed) throw failed;
+    return 'written';
   }
 }
 

@@ -14,6 +14,7 @@ import { KubeSessionApi, SESSION_RESOURCE } from './session-api.ts';
 import type { KubeSessionObject, SessionApi } from './session-api.ts';
 import { KubeSessionStore } from './session-store.ts';
 import { KubeStatusStore } from '../../status/kube/status-store.ts';
+import type { Fence } from '../../../reconciler/fence.ts';
 
 export interface KubeAccessConfig {
   /** Kubeconfig file; undefined: the usual places (KUBECONFIG, ~/.kube/config, in-cluster). */
@@ -39,14 +40,18 @@ export function sessionsPath(namespace: string | undefined): string {
   return namespace ? `/apis/${group}/${version}/namespaces/${namespace}/${plural}` : `/apis/${group}/${version}/${plural}`;
 }
 
-export function sessionFinalizer(api: Pick<SessionApi, 'get' | 'patch'>): SessionFinalizer {
+/** `fence`: the finalizer patches are leader-only writes, refused once the lease is not certainly ours. */
+export function sessionFinalizer(api: Pick<SessionApi, 'get' | 'patch'>, fence?: Fence): SessionFinalizer {
   const target: FinalizerTarget<Session> = {
     read: async (s) => {
       const live = await api.get(s.metadata.namespace ?? 'default', s.metadata.name);
       if (!live || (s.metadata.uid && live.metadata?.uid !== s.metadata.uid)) return undefined;
       return live.metadata?.finalizers ? { finalizers: live.metadata.finalizers } : {};
     },
-    patch: (s, ops) => api.patch(s.metadata.namespace ?? 'default', s.metadata.name, ops),
+    patch: async (s, ops) => {
+      fence?.require('finalizer patch');
+      return api.patch(s.metadata.namespace ?? 'default', s.metadata.name, ops);
+    },
   };
   return {
     name: SESSION_FINALIZER,
@@ -55,19 +60,19 @@ export function sessionFinalizer(api: Pick<SessionApi, 'get' | 'patch'>): Sessio
   };
 }
 
-export function openKubeStore(access: KubeAccessConfig, deps: { logger: Logger; identity: string }): OpenedKubeStore {
+export function openKubeStore(access: KubeAccessConfig, deps: { logger: Logger; identity: string; fence?: Fence }): OpenedKubeStore {
   const kc = kubeConfigFor(access.kubeconfig, '--store kubernetes');
   const api = new KubeSessionApi(kc);
   const informer = makeInformer<KubeSessionObject>(kc, sessionsPath(access.namespace), () => api.list(access.namespace));
   const server = kc.getCurrentCluster()?.server ?? 'the API server';
   const store = new KubeSessionStore({ informer, logger: deps.logger, server });
-  const statusStore = new KubeStatusStore({ api, source: store, logger: deps.logger });
+  const statusStore = new KubeStatusStore({ api, source: store, logger: deps.logger, ...(deps.fence ? { fence: deps.fence } : {}) });
   const events = new KubeEventRecorder({ create: coreV1EventSink(kc), component: 'dockerlet-agent', instance: deps.identity, logger: deps.logger });
   return {
     kc,
     store,
     statusStore,
-    finalizer: sessionFinalizer(api),
+    finalizer: sessionFinalizer(api, deps.fence),
     events,
     close: async () => {
       await store.stop();

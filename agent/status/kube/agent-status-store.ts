@@ -14,7 +14,9 @@ import type { KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { parseAgentStatus } from '../../../controllers/agent/record.ts';
 import type { AgentStatus, ObjectKey } from '../../../crds/types.ts';
+import type { Fence } from '../../../reconciler/fence.ts';
 import type { ManagedStatusStore } from '../../../reconciler/store.ts';
+import { BatchFence } from '../batch-fence.ts';
 import { deepFreeze } from '../../sources/yaml/object-meta.ts';
 import { retryTooManyRequests } from '../../kube/retry.ts';
 
@@ -27,6 +29,8 @@ export interface KubeAgentStatusStoreOptions {
   flushDelayMs?: number;
   /** How long `flush()`/`close()` wait for the API server. Default 5 s (inside `docker stop`'s grace). */
   flushTimeoutMs?: number;
+  /** Leader-only writes: each batch is checked against the lease first (agent/status/batch-fence.ts). */
+  fence?: Fence;
 }
 
 /** The parts of an Agent object this store reads. */
@@ -49,6 +53,9 @@ export class KubeAgentStatusStore implements ManagedStatusStore<AgentStatus> {
   readonly #versions = new Map<ObjectKey, string>();
   /** Newest unsent change per agent: a status, or null to delete the Agent. */
   readonly #pending = new Map<ObjectKey, AgentStatus | null>();
+  /** The fencing token each pending change was decided under. */
+  readonly #tokens = new Map<ObjectKey, number>();
+  readonly #fence: BatchFence;
   readonly #touchedDuringLoads = new Set<Set<ObjectKey>>();
   #timer: NodeJS.Timeout | undefined;
   #chain: Promise<void> = Promise.resolve();
@@ -58,6 +65,7 @@ export class KubeAgentStatusStore implements ManagedStatusStore<AgentStatus> {
   constructor(options: KubeAgentStatusStoreOptions) {
     this.#api = options.kubeConfig.makeApiClient(CustomObjectsApi);
     this.#log = options.logger.child({ component: 'status-store', resource: 'agents.dockerlet.dev' });
+    this.#fence = new BatchFence(options.fence, this.#log);
     this.#server = options.kubeConfig.getCurrentCluster()?.server ?? 'the Kubernetes API';
     this.#flushDelayMs = options.flushDelayMs ?? 100;
     this.#flushTimeoutMs = options.flushTimeoutMs ?? 5_000;
@@ -113,6 +121,7 @@ export class KubeAgentStatusStore implements ManagedStatusStore<AgentStatus> {
     const json = JSON.stringify(status);
     if (json === undefined) throw new TypeError(`status for agent ${key} is not JSON-serializable`);
     const copy = deepFreeze(JSON.parse(json) as AgentStatus);
+    this.#tokens.set(key, this.#fence.stamp('agent status write'));
     this.#items.set(key, copy);
     this.#pending.set(key, copy);
     for (const touched of this.#touchedDuringLoads) touched.add(key);
@@ -120,7 +129,9 @@ export class KubeAgentStatusStore implements ManagedStatusStore<AgentStatus> {
   }
 
   async delete(key: ObjectKey): Promise<void> {
-    if (!this.#items.delete(key)) return;
+    if (!this.#items.has(key)) return;
+    this.#tokens.set(key, this.#fence.stamp('agent delete'));
+    this.#items.delete(key);
     this.#pending.set(key, null);
     for (const touched of this.#touchedDuringLoads) touched.add(key);
     this.#schedule(this.#flushDelayMs);
@@ -188,7 +199,13 @@ export class KubeAgentStatusStore implements ManagedStatusStore<AgentStatus> {
 
   /** Sends every pending change, one agent after another. Rejects on the first failure (kept pending). */
   async #attempt(): Promise<void> {
-    for (const [name, change] of [...this.#pending]) {
+    const batch = [...this.#pending];
+    const { refused } = await this.#fence.admit(new Map(batch.map(([name]) => [name, this.#tokens.get(name) ?? 0])));
+    for (const [name, change] of batch) {
+      if (refused.includes(name)) {
+        if (this.#pending.get(name) === change) this.#pending.delete(name);
+        continue;
+      }
       try {
         if (change === null) await this.#deleteAgent(name);
         else await this.#putStatus(name, change);

@@ -9,8 +9,10 @@
 import type { Logger } from 'pino';
 import type { ObjectKey, SessionStatus } from '../../../crds/types.ts';
 import { splitKey } from '../../../crds/types.ts';
+import type { Fence } from '../../../reconciler/fence.ts';
 import type { ManagedStatusStore } from '../../../reconciler/store.ts';
 import type { SessionApi } from '../../sources/kube/session-api.ts';
+import { BatchFence } from '../batch-fence.ts';
 
 /** Where the server's copy of each status is read (the informer's latest objects). */
 export interface ServerStatusSource {
@@ -28,6 +30,8 @@ export interface KubeStatusStoreOptions {
   concurrency?: number;
   /** Back-off after a failed flush; doubles up to 30 s. Default 500 ms. */
   retryDelayMs?: number;
+  /** Leader-only writes: each batch is checked against the lease first (agent/status/batch-fence.ts). */
+  fence?: Fence;
 }
 
 export class KubeStatusStore implements ManagedStatusStore<SessionStatus> {
@@ -41,7 +45,9 @@ export class KubeStatusStore implements ManagedStatusStore<SessionStatus> {
   private readonly local = new Map<ObjectKey, SessionStatus>();
   /** Fields last sent per key, so a field that disappears is sent as null. */
   private readonly sentFields = new Map<ObjectKey, Set<string>>();
-  private readonly pending = new Set<ObjectKey>();
+  /** Keys with a change to send, and the fencing token each was decided under. */
+  private readonly pending = new Map<ObjectKey, number>();
+  private readonly fence: BatchFence;
   private timer: NodeJS.Timeout | undefined;
   private flushes: Promise<void> = Promise.resolve();
   private failures = 0;
@@ -55,6 +61,7 @@ export class KubeStatusStore implements ManagedStatusStore<SessionStatus> {
     this.flushDelayMs = options.flushDelayMs ?? 50;
     this.concurrency = options.concurrency ?? 8;
     this.retryDelayMs = options.retryDelayMs ?? 500;
+    this.fence = new BatchFence(options.fence, this.logger);
   }
 
   /** Status comes with the objects (the informer): nothing to read at start. */
@@ -83,8 +90,9 @@ export class KubeStatusStore implements ManagedStatusStore<SessionStatus> {
   }
 
   async write(key: ObjectKey, status: SessionStatus): Promise<void> {
+    const token = this.fence.stamp('status write');
     this.local.set(key, structuredClone(status));
-    this.pending.add(key);
+    this.pending.set(key, token);
     this.schedule(this.flushDelayMs);
   }
 
@@ -116,8 +124,17 @@ export class KubeStatusStore implements ManagedStatusStore<SessionStatus> {
   }
 
   private async flushNow(): Promise<void> {
-    const keys = [...this.pending];
+    const stamped = new Map(this.pending);
     this.pending.clear();
+    let keys: ObjectKey[];
+    try {
+      keys = (await this.fence.admit(stamped)).send;
+    } catch (error) {
+      // The lock could not be asked: keep everything pending (newer changes win) and retry.
+      for (const [key, token] of stamped) if (!this.pending.has(key)) this.pending.set(key, token);
+      this.schedule(Math.min(this.retryDelayMs * 2 ** this.failures, 30_000));
+      throw error;
+    }
     const failed: { key: ObjectKey; error: unknown }[] = [];
     for (let i = 0; i < keys.length; i += this.concurrency) {
       await Promise.all(
@@ -135,7 +152,7 @@ export class KubeStatusStore implements ManagedStatusStore<SessionStatus> {
       this.failures = 0;
       return;
     }
-    for (const { key } of failed) if (this.local.has(key)) this.pending.add(key);
+    for (const { key } of failed) if (this.local.has(key) && !this.pending.has(key)) this.pending.set(key, stamped.get(key)!);
     const delay = Math.min(this.retryDelayMs * 2 ** this.failures, 30_000);
     if (this.failures === 0) this.logger.warn({ err: failed[0]?.error, keys: failed.length, retryInMs: delay }, 'writing Session status failed; retrying');
     this.failures += 1;
