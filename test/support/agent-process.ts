@@ -173,6 +173,12 @@ export class AgentProcess {
     return this.exited ?? null;
   }
 
+  /** Freezes (SIGSTOP) or resumes (SIGCONT) the process without ending it. */
+  freeze(frozen: boolean): void {
+    if (!this.child || this.child.exitCode !== null) throw new Error('agent is not running');
+    this.child.kill(frozen ? 'SIGSTOP' : 'SIGCONT');
+  }
+
   async metrics(): Promise<string> {
     const response = await fetch(`http://127.0.0.1:${this.port}/metrics`);
     return response.text();
