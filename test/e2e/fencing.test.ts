@@ -12,10 +12,10 @@ import { readWriteLog } from '../../agent/status/redis-fenced-write.ts';
 import type { WriteLogEntry } from '../../agent/status/redis-fenced-write.ts';
 import { REDIS_KEYS } from '../../agent/state-layout.ts';
 import { readLedger } from '../../reconciler/leader-ledger.ts';
-import type { AgentProcess, AgentWorld } from '../support/agent-process.ts';
 import { AgentReplicas } from '../support/agent-replicas.ts';
 import { requireTestEngine } from '../support/docker.ts';
-import { EngineRecorder } from '../support/engine-recorder.ts';
+import { expectNoEngineWriteAfterSuccessor, startRecordedReplicas } from '../support/engine-recorder.ts';
+import type { EngineRecorder } from '../support/engine-recorder.ts';
 import { consistently, eventually } from '../support/eventually.ts';
 import { requireTestRedis, TEST_REDIS_URL } from '../support/redis.ts';
 
@@ -50,17 +50,6 @@ function landed(log: WriteLogEntry[], writer: string): WriteLogEntry[] {
   return log.filter((e) => e.writer === writer && e.result === 'written');
 }
 
-async function containerOf(world: AgentWorld, name: string): Promise<string> {
-  return eventually(
-    async () => {
-      const c = (await world.containers()).get(`default/${name}`);
-      expect(c?.state).toBe('running');
-      return c!.id;
-    },
-    { timeoutMs: 30_000, message: `the container of ${name} running` },
-  );
-}
-
 describe('fencing with the redis backend', () => {
   it('a leader frozen past its lease sends no engine write and lands no status write after its successor\u2019s first', async () => {
     const world = await replicaSet.newWorld();
@@ -68,23 +57,22 @@ describe('fencing with the redis backend', () => {
     const redis = new Redis(TEST_REDIS_URL);
     try {
       for (const name of ['s0', 's1', 's2']) await world.writeSession({ name, spec: sleeper('v1') });
-      const replicas: { process: AgentProcess; recorder: EngineRecorder }[] = [];
-      for (let i = 0; i < 2; i++) {
-        const recorder = await EngineRecorder.start(join(world.root, `engine-${i}.sock`));
-        recorders.push(recorder);
-        const args = ['--redis', TEST_REDIS_URL, '--leader-ledger', ledger, ...TIMINGS, '--docker-socket', recorder.path];
-        replicas.push({ process: await replicaSet.startReplica(world, args), recorder });
-      }
+      const replicas = await startRecordedReplicas(replicaSet, world, 2, ['--redis', TEST_REDIS_URL, '--leader-ledger', ledger, ...TIMINGS], recorders);
       const leaderProcess = await replicaSet.theLeader(replicas.map((r) => r.process));
       const old = replicas.find((r) => r.process === leaderProcess)!;
       const next = replicas.find((r) => r !== old)!;
       const oldId = old.process.identity();
       const nextId = next.process.identity();
-      const s0Before = await containerOf(world, 's0');
-      for (const name of ['s1', 's2']) await containerOf(world, name);
+      const s0Before = await world.runningContainer('default/s0');
+      const s1Id = await world.runningContainer('default/s1');
+      await world.runningContainer('default/s2');
       const oldToken = readLedger(ledger).find((e) => e.event === 'start' && e.holder === oldId)!.token;
 
-      // Frozen with everything due: beats, the status flush, and the changes written below.
+      // Frozen in the middle of a reconcile: s1's stop is sent (the engine takes --stop-timeout, 2 s,
+      // to answer: sleep ignores SIGTERM), so the final status of that reconcile is still to be
+      // written; beats are due too, and the changes written below wait in its store watcher.
+      await world.writeSession({ name: 's1', spec: { ...sleeper('v1'), state: 'Stopped' } });
+      await eventually(() => expect(old.recorder.writes.some((w) => w.path.startsWith(`/containers/${s1Id}/stop`))).toBe(true));
       old.process.freeze(true);
       const frozenAt = Date.now();
       await world.writeSession({ name: 's0', spec: sleeper('v2') });
@@ -110,6 +98,7 @@ describe('fencing with the redis backend', () => {
           expect(containers.get('default/s0')?.state).toBe('running');
           expect(containers.get('default/s3')?.state).toBe('running');
           expect(containers.has('default/s2')).toBe(false);
+          expect(containers.get('default/s1')?.state).toBe('exited');
           const status = JSON.parse((await redis.hget(REDIS_KEYS.sessions(world.agentName), 'default/s3')) ?? '{}') as { phase?: string };
           expect(status.phase).toBe('Running');
         },
@@ -126,12 +115,8 @@ describe('fencing with the redis backend', () => {
       // A window for anything late to show (a retried flush, a queued engine call); the records are checked after it.
       await consistently(() => expect(old.recorder.writesSince(resumedAt)).toEqual([]), { durationMs: 3_000, message: 'no engine write from the resumed leader' });
 
-      // Engine: the successor's first write, and nothing from the old leader at or after it.
-      const successorWrites = next.recorder.writesSince(frozenAt);
-      expect(successorWrites.length).toBeGreaterThanOrEqual(4); // s0: remove + create + start; s3: create + start; s2: remove
-      const firstSuccessorWrite = successorWrites[0]!.at;
-      expect(old.recorder.writesSince(firstSuccessorWrite)).toEqual([]);
-      expect(old.recorder.writesSince(frozenAt)).toEqual([]);
+      // Engine: the successor wrote (s0: remove, create, start; s3: create, start; s2: remove), the old leader nothing.
+      expectNoEngineWriteAfterSuccessor(old, next, frozenAt, 4);
 
       // Status: in each write log, no batch of the old leader landed after the successor's first.
       const sessionLog = await readWriteLog(redis, REDIS_KEYS.sessions(world.agentName));

@@ -116,6 +116,18 @@ export class AgentWorld {
     return result;
   }
 
+  /** Waits until the container of `key` (namespace/name) runs; returns its ID. */
+  runningContainer(key: string, timeoutMs = 30_000): Promise<string> {
+    return eventually(
+      async () => {
+        const c = (await this.containers()).get(key);
+        if (c?.state !== 'running') throw new Error(`the container of ${key} is ${c?.state ?? 'missing'}`);
+        return c.id;
+      },
+      { timeoutMs, message: `the container of ${key} running` },
+    );
+  }
+
   /** HostConfig.Memory of the container of `key`, in bytes. */
   async inspectMemory(key: string): Promise<number> {
     const container = (await this.containers()).get(key);
