@@ -53,17 +53,21 @@ pid_alive() {
 # Whether node_modules holds what package-lock.json pins, by npm's own record of what it installed
 # (node_modules/.package-lock.json), entry by entry. Not by file times: a fresh checkout's lock file
 # is newer than any node_modules, and a worktree may share another checkout's node_modules.
+# With --omit-dev, development packages (vitest, typescript) need not be there: what running the
+# agent needs, as `npm ci --omit=dev` installs it.
 npm_deps_current() {
   [ -f node_modules/.package-lock.json ] || return 1
   node -e '
     const { readFileSync } = require("node:fs");
+    const omitDev = process.argv[1] === "--omit-dev";
     const want = JSON.parse(readFileSync("package-lock.json", "utf8")).packages ?? {};
     const have = JSON.parse(readFileSync("node_modules/.package-lock.json", "utf8")).packages ?? {};
     // Optional packages for other platforms (esbuild binaries) are never installed.
-    const missing = Object.entries(want).some(([path, pkg]) => path !== "" && !pkg.optional && have[path]?.version !== pkg.version);
+    const needed = (pkg) => !pkg.optional && !(omitDev && (pkg.dev || pkg.devOptional));
+    const missing = Object.entries(want).some(([path, pkg]) => path !== "" && needed(pkg) && have[path]?.version !== pkg.version);
     const extra = Object.entries(have).some(([path, pkg]) => want[path]?.version !== pkg.version);
     process.exit(missing || extra ? 1 : 0);
-  ' 2>/dev/null
+  ' -- "${1:-}" 2>/dev/null
 }
 
 # Waits until `check...` succeeds for the process a pid file names, just started: when it exits
