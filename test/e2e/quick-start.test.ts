@@ -77,6 +77,12 @@ describe('README quick start, every command as written', () => {
         run.stderr?.on('data', collect);
         const child = run;
         runExit = new Promise((resolve) => child.once('exit', (code) => resolve(code)));
+      } else if (command.startsWith('bash hack/test ') || command === 'bash hack/test') {
+        // The suite this test is part of: running it here would run it inside itself. What proves
+        // it is CI, which runs exactly this command and nothing else (.ci/run).
+        const ci = await readFile(join(REPO, '.ci', 'run'), 'utf8');
+        const lines = ci.split('\n').filter((line) => line.trim() !== '' && !line.startsWith('#') && !/^(set|cd) /.test(line));
+        expect(lines).toEqual([command.replace(/\s+#.*$/, '')]);
       } else if (/dockerlet\.js get sessions/.test(command)) {
         await eventually(
           async () => {
