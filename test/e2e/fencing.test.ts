@@ -139,3 +139,43 @@ describe('fencing with the redis backend', () => {
     }
   });
 });
+
+describe('fencing with the file backend', () => {
+  it('no successor leads while the leader is frozen (its flock helper keeps the lock); resumed, it steps down without another engine write', async () => {
+    const world = await replicaSet.newWorld();
+    const ledger = join(world.root, 'ledger.jsonl');
+    for (const name of ['s0', 's1']) await world.writeSession({ name, spec: sleeper('v1') });
+    const replicas = await startRecordedReplicas(replicaSet, world, 2, ['--leader-election', 'file', '--leader-ledger', ledger, ...TIMINGS], recorders);
+    const leaderProcess = await replicaSet.theLeader(replicas.map((r) => r.process));
+    const old = replicas.find((r) => r.process === leaderProcess)!;
+    const next = replicas.find((r) => r !== old)!;
+    const nextId = next.process.identity();
+    const s0Before = await world.runningContainer('default/s0');
+    const s1Id = await world.runningContainer('default/s1');
+
+    await world.writeSession({ name: 's1', spec: { ...sleeper('v1'), state: 'Stopped' } });
+    await eventually(() => expect(old.recorder.writes.some((w) => w.path.startsWith(`/containers/${s1Id}/stop`))).toBe(true));
+    old.process.freeze(true);
+    const frozenAt = Date.now();
+    await world.writeSession({ name: 's0', spec: sleeper('v2') });
+    await world.writeSession({ name: 's3', spec: sleeper('v1') });
+    await consistently(() => expect(readLedger(ledger).some((e) => e.event === 'start' && e.holder === nextId)).toBe(false), {
+      durationMs: 2 * LEASE_MS,
+      message: 'nobody else leads while the holder is frozen',
+    });
+
+    old.process.freeze(false);
+    await eventually(() => expect(readLedger(ledger).some((e) => e.event === 'start' && e.holder === nextId)).toBe(true), { timeoutMs: 10_000, message: 'the successor leads' });
+    await eventually(
+      async () => {
+        const containers = await world.containers();
+        expect(containers.get('default/s0')?.id).not.toBe(s0Before);
+        expect(containers.get('default/s0')?.state).toBe('running');
+        expect(containers.get('default/s3')?.state).toBe('running');
+      },
+      { timeoutMs: 30_000, message: 'the successor converged the changes' },
+    );
+    // s0: remove, create, start; s3: create, start.
+    expectNoEngineWriteAfterSuccessor(old, next, frozenAt, 4);
+  });
+});
