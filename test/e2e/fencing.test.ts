@@ -14,8 +14,8 @@ import { REDIS_KEYS } from '../../agent/state-layout.ts';
 import { readLedger } from '../../reconciler/leader-ledger.ts';
 import { AgentReplicas } from '../support/agent-replicas.ts';
 import { requireTestEngine } from '../support/docker.ts';
-import { expectNoEngineWriteAfterSuccessor, startRecordedReplicas } from '../support/engine-recorder.ts';
 import type { EngineRecorder } from '../support/engine-recorder.ts';
+import { expectNoEngineWriteAfterSuccessor, freezeWhileStopping, leaderAndStandby, ledgerStart, resumeUntilStepDown, startRecordedReplicas } from '../support/frozen-leader.ts';
 import { consistently, eventually } from '../support/eventually.ts';
 import { requireTestRedis, TEST_REDIS_URL } from '../support/redis.ts';
 
@@ -58,11 +58,7 @@ describe('fencing with the redis backend', () => {
     try {
       for (const name of ['s0', 's1', 's2']) await world.writeSession({ name, spec: sleeper('v1') });
       const replicas = await startRecordedReplicas(replicaSet, world, 2, ['--redis', TEST_REDIS_URL, '--leader-ledger', ledger, ...TIMINGS], recorders);
-      const leaderProcess = await replicaSet.theLeader(replicas.map((r) => r.process));
-      const old = replicas.find((r) => r.process === leaderProcess)!;
-      const next = replicas.find((r) => r !== old)!;
-      const oldId = old.process.identity();
-      const nextId = next.process.identity();
+      const { old, next, oldId, nextId } = await leaderAndStandby(replicaSet, replicas);
       const s0Before = await world.runningContainer('default/s0');
       const s1Id = await world.runningContainer('default/s1');
       await world.runningContainer('default/s2');
@@ -72,22 +68,13 @@ describe('fencing with the redis backend', () => {
       // to answer: sleep ignores SIGTERM), so the final status of that reconcile is still to be
       // written; beats are due too, and the changes written below wait in its store watcher.
       await world.writeSession({ name: 's1', spec: { ...sleeper('v1'), state: 'Stopped' } });
-      await eventually(() => expect(old.recorder.writes.some((w) => w.path.startsWith(`/containers/${s1Id}/stop`))).toBe(true));
-      old.process.freeze(true);
-      const frozenAt = Date.now();
+      const frozenAt = await freezeWhileStopping(old, s1Id);
       await world.writeSession({ name: 's0', spec: sleeper('v2') });
       await world.writeSession({ name: 's3', spec: sleeper('v1') });
       await world.removeFile('default-s2.yaml');
 
       // The successor leads once the lease ran out, and converges all three changes.
-      const takeover = await eventually(
-        () => {
-          const start = readLedger(ledger).find((e) => e.event === 'start' && e.holder === nextId);
-          expect(start).toBeDefined();
-          return start!;
-        },
-        { timeoutMs: 20_000, message: 'the successor leads' },
-      );
+      const takeover = await ledgerStart(ledger, nextId);
       expect(takeover.token).toBeGreaterThan(oldToken);
       // The lease ran from the last renewal before the freeze (at most a retry period earlier).
       expect(takeover.at.getTime() - frozenAt).toBeGreaterThanOrEqual(LEASE_MS - 2 * RETRY_MS);
@@ -106,14 +93,7 @@ describe('fencing with the redis backend', () => {
       );
 
       // Resumed: it finds its lease gone and steps down, with whatever it had in flight or due.
-      old.process.freeze(false);
-      const resumedAt = Date.now();
-      await eventually(() => expect(readLedger(ledger).some((e) => e.event === 'end' && e.holder === oldId)).toBe(true), {
-        timeoutMs: 10_000,
-        message: 'the old leader recorded the end of its term',
-      });
-      // A window for anything late to show (a retried flush, a queued engine call); the records are checked after it.
-      await consistently(() => expect(old.recorder.writesSince(resumedAt)).toEqual([]), { durationMs: 3_000, message: 'no engine write from the resumed leader' });
+      const resumedAt = await resumeUntilStepDown(old, ledger, oldId);
 
       // Engine: the successor wrote (s0: remove, create, start; s3: create, start; s2: remove), the old leader nothing.
       expectNoEngineWriteAfterSuccessor(old, next, frozenAt, 4);
@@ -146,17 +126,12 @@ describe('fencing with the file backend', () => {
     const ledger = join(world.root, 'ledger.jsonl');
     for (const name of ['s0', 's1']) await world.writeSession({ name, spec: sleeper('v1') });
     const replicas = await startRecordedReplicas(replicaSet, world, 2, ['--leader-election', 'file', '--leader-ledger', ledger, ...TIMINGS], recorders);
-    const leaderProcess = await replicaSet.theLeader(replicas.map((r) => r.process));
-    const old = replicas.find((r) => r.process === leaderProcess)!;
-    const next = replicas.find((r) => r !== old)!;
-    const nextId = next.process.identity();
+    const { old, next, nextId } = await leaderAndStandby(replicaSet, replicas);
     const s0Before = await world.runningContainer('default/s0');
     const s1Id = await world.runningContainer('default/s1');
 
     await world.writeSession({ name: 's1', spec: { ...sleeper('v1'), state: 'Stopped' } });
-    await eventually(() => expect(old.recorder.writes.some((w) => w.path.startsWith(`/containers/${s1Id}/stop`))).toBe(true));
-    old.process.freeze(true);
-    const frozenAt = Date.now();
+    const frozenAt = await freezeWhileStopping(old, s1Id);
     await world.writeSession({ name: 's0', spec: sleeper('v2') });
     await world.writeSession({ name: 's3', spec: sleeper('v1') });
     await consistently(() => expect(readLedger(ledger).some((e) => e.event === 'start' && e.holder === nextId)).toBe(false), {
@@ -165,7 +140,7 @@ describe('fencing with the file backend', () => {
     });
 
     old.process.freeze(false);
-    await eventually(() => expect(readLedger(ledger).some((e) => e.event === 'start' && e.holder === nextId)).toBe(true), { timeoutMs: 10_000, message: 'the successor leads' });
+    await ledgerStart(ledger, nextId, 10_000);
     await eventually(
       async () => {
         const containers = await world.containers();

@@ -12,9 +12,9 @@ import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { readLedger } from '../../reconciler/leader-ledger.ts';
 import { AgentReplicas } from '../support/agent-replicas.ts';
 import { requireTestEngine } from '../support/docker.ts';
-import { expectNoEngineWriteAfterSuccessor, startRecordedReplicas } from '../support/engine-recorder.ts';
 import type { EngineRecorder } from '../support/engine-recorder.ts';
-import { consistently, eventually } from '../support/eventually.ts';
+import { expectNoEngineWriteAfterSuccessor, freezeWhileStopping, leaderAndStandby, ledgerStart, resumeUntilStepDown, startRecordedReplicas } from '../support/frozen-leader.ts';
+import { eventually } from '../support/eventually.ts';
 import { deleteAgent, deleteLease } from '../support/kube-objects.ts';
 import { installCrds, requireTestKube, TEST_KUBECONFIG } from '../support/kube.ts';
 import { KubeWorld } from '../support/kube-world.ts';
@@ -71,11 +71,7 @@ describe('fencing with the kubernetes backend', () => {
     for (const name of ['s0', 's1', 's2']) await kube.createSession(name, spec('v1'));
     const args = ['--store', 'kubernetes', '--kubeconfig', TEST_KUBECONFIG, '--namespace', kube.namespace, '--leader-election', 'kubernetes', '--lease-namespace', kube.namespace, '--leader-ledger', ledger, ...TIMINGS];
     const replicas = await startRecordedReplicas(replicaSet, world, 2, args, recorders);
-    const leaderProcess = await replicaSet.theLeader(replicas.map((r) => r.process));
-    const old = replicas.find((r) => r.process === leaderProcess)!;
-    const next = replicas.find((r) => r !== old)!;
-    const oldId = old.process.identity();
-    const nextId = next.process.identity();
+    const { old, next, oldId, nextId } = await leaderAndStandby(replicaSet, replicas);
     const s0Before = await world.runningContainer(key('s0'));
     const s1Id = await world.runningContainer(key('s1'));
     await world.runningContainer(key('s2'));
@@ -87,21 +83,12 @@ describe('fencing with the kubernetes backend', () => {
     // Frozen in the middle of a reconcile: s1's stop is sent (the engine takes --stop-timeout, 2 s,
     // to answer: sleep ignores SIGTERM), so the final status of that reconcile is still to be written.
     await kube.patchSpec('s1', { state: 'Stopped' });
-    await eventually(() => expect(old.recorder.writes.some((w) => w.path.startsWith(`/containers/${s1Id}/stop`))).toBe(true));
-    old.process.freeze(true);
-    const frozenAt = Date.now();
+    const frozenAt = await freezeWhileStopping(old, s1Id);
     await kube.patchSpec('s0', spec('v2'));
     await kube.createSession('s3', spec('v1'));
     await kube.deleteSession('s2');
 
-    const takeover = await eventually(
-      () => {
-        const start = readLedger(ledger).find((e) => e.event === 'start' && e.holder === nextId);
-        expect(start).toBeDefined();
-        return start!;
-      },
-      { timeoutMs: 20_000, message: 'the successor leads' },
-    );
+    const takeover = await ledgerStart(ledger, nextId);
     expect(takeover.token).toBeGreaterThan(oldToken);
     const converged = await eventually(
       async () => {
@@ -121,13 +108,7 @@ describe('fencing with the kubernetes backend', () => {
       { timeoutMs: 30_000, message: 'the successor converged the changes and wrote their status' },
     );
 
-    old.process.freeze(false);
-    const resumedAt = Date.now();
-    await eventually(() => expect(readLedger(ledger).some((e) => e.event === 'end' && e.holder === oldId)).toBe(true), {
-      timeoutMs: 10_000,
-      message: 'the old leader recorded the end of its term',
-    });
-    await consistently(() => expect(old.recorder.writesSince(resumedAt)).toEqual([]), { durationMs: 3_000, message: 'no engine write from the resumed leader' });
+    const resumedAt = await resumeUntilStepDown(old, ledger, oldId);
 
     expectNoEngineWriteAfterSuccessor(old, next, frozenAt, 4); // s0: remove, create, start; s3: create, start; s2: remove
 

@@ -5,10 +5,6 @@
 // frozen cannot hide a write it sent after waking. Not a mock: the engine does all the work.
 import { createConnection, createServer } from 'node:net';
 import type { Server, Socket } from 'node:net';
-import { join } from 'node:path';
-import { expect } from 'vitest';
-import type { AgentProcess, AgentWorld } from './agent-process.ts';
-import type { AgentReplicas } from './agent-replicas.ts';
 import { TEST_DOCKER_SOCKET } from './docker.ts';
 
 export interface EngineRequest {
@@ -81,32 +77,3 @@ export class EngineRecorder {
   }
 }
 
-/** An agent replica that reaches the engine only through its own recorder. */
-export interface RecordedReplica {
-  process: AgentProcess;
-  recorder: EngineRecorder;
-}
-
-/** Starts `count` replicas of `world`'s agent, each behind a recorder (closed with `recorders`). */
-export async function startRecordedReplicas(replicas: AgentReplicas, world: AgentWorld, count: number, args: string[], recorders: EngineRecorder[]): Promise<RecordedReplica[]> {
-  const started: RecordedReplica[] = [];
-  for (let i = 0; i < count; i++) {
-    const recorder = await EngineRecorder.start(join(world.root, `engine-${i}.sock`));
-    recorders.push(recorder);
-    started.push({ process: await replicas.startReplica(world, [...args, '--docker-socket', recorder.path]), recorder });
-  }
-  return started;
-}
-
-/**
- * The engine half of the proof: the successor wrote after the freeze, and the old leader sent
- * nothing from the freeze on (so nothing after the successor's first write). Returns that first write.
- */
-export function expectNoEngineWriteAfterSuccessor(old: RecordedReplica, next: RecordedReplica, frozenAt: number, atLeast: number): EngineRequest {
-  const successorWrites = next.recorder.writesSince(frozenAt);
-  expect(successorWrites.length, 'engine writes of the successor').toBeGreaterThanOrEqual(atLeast);
-  const first = successorWrites[0]!;
-  expect(old.recorder.writesSince(first.at), 'engine writes of the old leader after the successor\u2019s first').toEqual([]);
-  expect(old.recorder.writesSince(frozenAt), 'engine writes of the old leader after its freeze').toEqual([]);
-  return first;
-}
