@@ -10,6 +10,7 @@
 import type { SessionSpec } from './types.ts';
 import { labelValueErrors, qualifiedNameErrors } from './kube-names.ts';
 import { problem } from './problems.ts';
+import { QuantityError, parseCpuToNanoCpus, parseMemoryToBytes } from './quantity.ts';
 import type { FieldProblem } from './problems.ts';
 
 export const RESERVED_LABEL_PREFIX = 'dockerlet.dev/';
@@ -241,6 +242,38 @@ const execProbesAgree: Rule<SessionSpec> = {
   },
 };
 
+// The schema's patterns admit "99999999999999999999Gi": no host has it, and past 2^53 bytes the
+// engine's int64 and a JS number part ways. Refused at apply time rather than failing (and being
+// retried) at every reconcile; the bounds are far above any host, and exact in both validators.
+const MAX_SIZE_BYTES = 4 * 2 ** 50;
+const MAX_NANO_CPUS = 1_000_000 * 1e9;
+
+function outOfRange(path: readonly (string | number)[], value: string | undefined, parse: (q: string) => number, max: number, limit: string): FieldProblem[] {
+  if (value === undefined) return [];
+  let parsed: number;
+  try {
+    parsed = parse(value);
+  } catch (error) {
+    if (!(error instanceof QuantityError)) throw error;
+    parsed = Number.POSITIVE_INFINITY;
+  }
+  return parsed > max ? [problem.invalid(path, value, `must be at most ${limit}`)] : [];
+}
+
+const quantityInRange: Rule<SessionSpec> = {
+  id: 'quantity-in-range',
+  check(spec) {
+    const size = (path: readonly (string | number)[], value: string | undefined) => outOfRange(path, value, parseMemoryToBytes, MAX_SIZE_BYTES, '4Pi');
+    return [
+      ...size(['spec', 'resources', 'memory'], spec.resources?.memory),
+      ...outOfRange(['spec', 'resources', 'cpu'], spec.resources?.cpu, parseCpuToNanoCpus, MAX_NANO_CPUS, '1000000 cores'),
+      ...size(['spec', 'shmSize'], spec.shmSize),
+      ...(spec.volumes ?? []).flatMap((v, i) => size(['spec', 'volumes', i, 'emptyDir', 'sizeLimit'], v.emptyDir?.sizeLimit)),
+      ...(spec.tmpfs ?? []).flatMap((t, i) => size(['spec', 'tmpfs', i, 'sizeLimit'], t.sizeLimit)),
+    ];
+  },
+};
+
 function trimSlashes(path: string): string {
   return path.replace(/(.)\/+$/, '$1');
 }
@@ -261,6 +294,7 @@ export const SESSION_RULES: readonly Rule<SessionSpec>[] = [
   devicePathNoDotDot,
   envFileNoDotDot,
   execProbesAgree,
+  quantityInRange,
 ];
 
 export function checkSessionRules(spec: SessionSpec): FieldProblem[] {

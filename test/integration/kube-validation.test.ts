@@ -16,6 +16,17 @@ interface Fixture {
 }
 
 const FIXTURES: Fixture[] = [
+  { name: 'image-flag', spec: { image: '--privileged' }, rejected: { path: 'spec.image' } },
+  { name: 'image-space', spec: { image: 'a b' }, rejected: { path: 'spec.image' } },
+  { name: 'image-registry-digest', spec: { image: 'registry.local:5000/team/app@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef' } },
+  { name: 'env-nul', spec: { image: 'x', env: [{ name: 'A', value: 'a\u0000b' }] }, rejected: { path: 'spec.env[0].value' } },
+  { name: 'args-nul', spec: { image: 'x', args: ['a\u0000b'] }, rejected: { path: 'spec.args[0]' } },
+  { name: 'memory-absurd', spec: { image: 'x', resources: { memory: '99999999999999999999Gi' } }, rejected: { path: 'spec', rule: 'quantity-in-range' } },
+  { name: 'cpu-absurd', spec: { image: 'x', resources: { cpu: '99999999999999999999' } }, rejected: { path: 'spec', rule: 'quantity-in-range' } },
+  { name: 'tmpfs-absurd', spec: { image: 'x', tmpfs: [{ mountPath: '/t', sizeLimit: '5Pi' }] }, rejected: { path: 'spec', rule: 'quantity-in-range' } },
+  { name: 'quantities-at-the-bounds', spec: { image: 'x', resources: { memory: '4Pi', cpu: '1000000' }, shmSize: '4Pi' } },
+  { name: 'memory-exponent', spec: { image: 'x', resources: { memory: '1e30Gi' } }, rejected: { path: 'spec.resources.memory' } },
+  { name: 'memory-negative', spec: { image: 'x', resources: { memory: '-1Gi' } }, rejected: { path: 'spec.resources.memory' } },
   { name: 'host-path-dot-dot', spec: { image: 'x', volumes: [{ name: 'h', hostPath: '/srv/sessions/../../etc' }] }, rejected: { path: 'spec.volumes', rule: 'host-path-no-dot-dot' } },
   { name: 'host-path-dots-in-names', spec: { image: 'x', volumes: [{ name: 'h', hostPath: '/srv/a..b/..c/d..' }] } },
   { name: 'host-path-relative', spec: { image: 'x', volumes: [{ name: 'h', hostPath: 'srv/data' }] }, rejected: { path: 'spec.volumes[0].hostPath' } },

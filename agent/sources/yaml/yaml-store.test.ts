@@ -17,7 +17,14 @@ vi.mock('node:fs/promises', async (importOriginal) => {
     }
     return original.readFile(file, options);
   }) as typeof original.readFile;
-  return { ...original, default: { ...original, readFile }, readFile };
+  // The store reads through open() (a bounded read: crds/load-yaml.ts readAtMost).
+  const open = (async (file: Parameters<typeof original.open>[0], flags?: Parameters<typeof original.open>[1]) => {
+    if (typeof file === 'string' && unreadable.has(file)) {
+      throw Object.assign(new Error(`EACCES: permission denied, open '${file}'`), { code: 'EACCES' });
+    }
+    return original.open(file, flags);
+  }) as typeof original.open;
+  return { ...original, default: { ...original, readFile, open }, readFile, open };
 });
 
 const open: Harness[] = [];

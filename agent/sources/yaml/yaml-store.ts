@@ -11,7 +11,8 @@
 // userland emulation that has missed events in directories created after the watch started and
 // thrown on directories removed under it; chokidar 4 (a dependency already) handles both and
 // coalesces editors' write-to-temp-then-rename saves.
-import { readFile, stat } from 'node:fs/promises';
+import { realpath, stat } from 'node:fs/promises';
+import { MAX_MANIFEST_BYTES, manifestText, readAtMost } from '../../../crds/load-yaml.ts';
 import path from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import { watch } from 'chokidar';
@@ -292,8 +293,11 @@ export class YamlDirectoryStore implements DesiredStore<Session> {
     const mtime = rfc3339Seconds(stamp.mtimeMs);
     let docs: ParsedDocument[];
     try {
-      const text = await readFile(path.join(this.dir, file), 'utf8');
-      docs = this.parse(text, file);
+      const refusal = await this.refusal(file);
+      if (refusal) return { stamp, snapshot: faulted(file, previous ?? (await this.priorSnapshot(file)), { message: `${file}: ${refusal}`, keys: [] }, mtime) };
+      const text = manifestText(await readAtMost(path.join(this.dir, file), MAX_MANIFEST_BYTES + 1));
+      if (!text.ok) return { stamp, snapshot: faulted(file, previous ?? (await this.priorSnapshot(file)), { message: `${file}: ${text.reason}`, keys: [] }, mtime) };
+      docs = this.parse(text.text, file);
     } catch (error) {
       if (errorCode(error) === 'ENOENT') return undefined;
       const reason = errorCode(error) ? `cannot read file: ${describeError(error)}` : `cannot parse: ${describeError(error)}`;
@@ -305,6 +309,16 @@ export class YamlDirectoryStore implements DesiredStore<Session> {
     const fault = faultOf(file, docs, this.wholeFiles);
     if (fault) return { stamp, snapshot: faulted(file, previous ?? (await this.priorSnapshot(file)), fault, mtime) };
     return { stamp, snapshot: { path: file, mtime, docs } };
+  }
+
+  /**
+   * Why a listed file is not read at all: a symlink out of the store directory (a checkout must
+   * not make the agent read, and apply, what lies elsewhere on its host).
+   */
+  private async refusal(file: string): Promise<string | undefined> {
+    const [root, real] = await Promise.all([realpath(this.dir), realpath(path.join(this.dir, file))]);
+    if (real === root || real.startsWith(`${root}/`)) return undefined;
+    return `links to ${real}, outside the store directory ${root}; refused (copy the file into the store instead)`;
   }
 
   /** The newest usable earlier version of an unusable file never read usable here (see priorVersions). */

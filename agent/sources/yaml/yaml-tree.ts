@@ -1,6 +1,6 @@
 // Which files of a desired-state directory are manifests, and listing them. Shared by the full
 // scan and the watcher's ignore rule so both agree on what counts.
-import { readdir, stat } from 'node:fs/promises';
+import { lstat, readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 
 /** What a reload compares to decide whether a file needs reading again. */
@@ -71,8 +71,12 @@ async function walk(root: string, relDir: string, listing: TreeListing): Promise
       try {
         const info = await stat(path.join(root, rel));
         if (info.isFile()) listing.files.set(rel, { mtimeMs: info.mtimeMs, size: info.size, ino: info.ino });
-      } catch {
-        // Removed meanwhile, or a dangling link: not a manifest now.
+      } catch (error) {
+        // Removed meanwhile, or a dangling link: not a manifest now. A symlink loop is a broken
+        // manifest, not an absent one: listed (by the link itself) so that reading it reports ELOOP.
+        if (errorCode(error) !== 'ELOOP') return;
+        const link = await lstat(path.join(root, rel)).catch(() => undefined);
+        if (link) listing.files.set(rel, { mtimeMs: link.mtimeMs, size: link.size, ino: link.ino });
       }
     }),
   );
