@@ -49,15 +49,7 @@ describe('bad-input corpus through the real agent', () => {
     const w = (world = await AgentWorld.create());
     const config = await inProcessAgentConfig(w);
     agent = await startAgent(config, { logger: pino({ level: 'silent' }) });
-    const running = async (key: string): Promise<string> =>
-      eventually(
-        async () => {
-          const c = (await w.containers()).get(key);
-          expect(c?.state, key).toBe('running');
-          return c?.id ?? '';
-        },
-        { timeoutMs: 60_000, message: `${key} running` },
-      );
+    const running = (key: string): Promise<string> => w.runningContainer(key, 60_000);
 
     await w.writeFile('keep.yaml', goodSession('keep'));
     const kept = await running('default/keep');

@@ -59,14 +59,7 @@ describe('host policy on the real engine', () => {
     await w.writeSession({ name: 'link', spec: { command: ['sleep', 'infinity'], ...mount(join(allowed, 'sneaky.sock')) } });
     await w.writeSession({ name: 'ok', spec: { command: ['sleep', 'infinity'], ...mount(allowed) } });
 
-    const ok = await eventually(
-      async () => {
-        const c = (await w.containers()).get('default/ok');
-        expect(c?.state).toBe('running');
-        return c?.id ?? '';
-      },
-      { timeoutMs: 30_000, message: 'default/ok running' },
-    );
+    const ok = await w.runningContainer('default/ok');
     expect((await dockerCli(['exec', ok, 'cat', '/h/marker'])).trim()).toBe('from the host');
 
     const sock = await policyStall(w, 'default/sock');
