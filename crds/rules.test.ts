@@ -163,4 +163,12 @@ describe('cross-field rules', () => {
       "spec.livenessProbe.exec: Invalid value: \"cat /tmp/ok\": differs from spec.readinessProbe: exec probes become the container's one engine HEALTHCHECK, so they must share command, initialDelaySeconds, periodSeconds, timeoutSeconds and failureThreshold; make them the same or use httpGet or tcpSocket for one of them",
     ]);
   });
+
+  it('refuses StartFirst with a fixed host port (old and new container side by side), allows unpublished ports', () => {
+    expect(problemsOf({ updateStrategy: { type: 'StartFirst' }, ports: [{ containerPort: 80 }, { containerPort: 81 }] })).toEqual([]);
+    expect(problemsOf({ updateStrategy: { type: 'Recreate' }, ports: [{ containerPort: 80, hostPort: 8080 }] })).toEqual([]);
+    expect(problemsOf({ updateStrategy: { type: 'StartFirst' }, ports: [{ containerPort: 80 }, { containerPort: 81, hostPort: 8080 }] })).toEqual([
+      'spec.ports[1].hostPort: Invalid value: 8080: updateStrategy StartFirst runs the old and the new container side by side, so they cannot both publish a fixed host port; publish no hostPort (the agent probes the container on its own address) or use updateStrategy Recreate',
+    ]);
+  });
 });

@@ -274,6 +274,26 @@ const quantityInRange: Rule<SessionSpec> = {
   },
 };
 
+// StartFirst runs the old and the new container side by side: the engine cannot bind one fixed
+// host port to both, so the new one could never start.
+const startFirstNoFixedHostPort: Rule<SessionSpec> = {
+  id: 'start-first-no-fixed-host-port',
+  check(spec) {
+    if (spec.updateStrategy?.type !== 'StartFirst') return [];
+    return (spec.ports ?? []).flatMap((p, i) =>
+      p.hostPort === undefined
+        ? []
+        : [
+            problem.invalid(
+              ['spec', 'ports', i, 'hostPort'],
+              p.hostPort,
+              'updateStrategy StartFirst runs the old and the new container side by side, so they cannot both publish a fixed host port; publish no hostPort (the agent probes the container on its own address) or use updateStrategy Recreate',
+            ),
+          ],
+    );
+  },
+};
+
 function trimSlashes(path: string): string {
   return path.replace(/(.)\/+$/, '$1');
 }
@@ -295,6 +315,7 @@ export const SESSION_RULES: readonly Rule<SessionSpec>[] = [
   envFileNoDotDot,
   execProbesAgree,
   quantityInRange,
+  startFirstNoFixedHostPort,
 ];
 
 export function checkSessionRules(spec: SessionSpec): FieldProblem[] {

@@ -43,6 +43,7 @@ describe('validateObject: valid objects', () => {
           restartPolicy: 'Always',
           imagePullPolicy: 'IfNotPresent',
           state: 'Running',
+          progressDeadlineSeconds: 300,
         },
       },
     });

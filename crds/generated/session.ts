@@ -61,6 +61,16 @@ export interface SessionSpec {
   imagePullPolicy?: ImagePullPolicy;
   state?: DesiredState;
   /**
+   * How a change that needs a new container is rolled out. Recreate removes the old container first; StartFirst starts the new one next to it (under a temporary name) and removes the old one only once the new one is Ready.
+   */
+  updateStrategy?: {
+    type?: 'Recreate' | 'StartFirst';
+  };
+  /**
+   * StartFirst: how long the new container may take to become Ready; past it the old one keeps running, the new one is removed and the Session is Stalled with reason ProgressDeadlineExceeded.
+   */
+  progressDeadlineSeconds?: number;
+  /**
    * Pins the Session to this Agent. It is never moved elsewhere, even when that agent is Offline. Unset means the fleet's scheduler places it (or, with one agent and no shared status, that agent runs it).
    */
   agent?: string;

@@ -137,6 +137,13 @@ const FIXTURES: Fixture[] = [
     spec: { image: 'x', readinessProbe: { exec: { command: ['cat', '/tmp/ok'] } }, livenessProbe: { exec: { command: ['cat', '/tmp/ok'] }, failureThreshold: 5 } },
     rejected: { path: 'spec', rule: 'exec-probes-agree' },
   },
+  { name: 'start-first', spec: { image: 'x', updateStrategy: { type: 'StartFirst' }, progressDeadlineSeconds: 60, ports: [{ containerPort: 80 }] } },
+  {
+    name: 'start-first-fixed-host-port',
+    spec: { image: 'x', updateStrategy: { type: 'StartFirst' }, ports: [{ containerPort: 80, hostPort: 8080 }] },
+    rejected: { path: 'spec.ports', rule: 'start-first-no-fixed-host-port' },
+  },
+  { name: 'bad-strategy', spec: { image: 'x', updateStrategy: { type: 'RollingUpdate' } }, rejected: { path: 'spec.updateStrategy.type' } },
   { name: 'agent-selector', spec: { image: 'x', agentSelector: { matchLabels: { zone: 'a', 'example.com/gpu': 'true' } } } },
   {
     name: 'agent-and-selector',

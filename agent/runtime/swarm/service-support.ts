@@ -15,6 +15,9 @@ export function swarmSpecProblems(spec: SessionSpec): FieldProblem[] {
   if (spec.gpus) {
     problems.push(problem.forbidden(['spec', 'gpus'], `${NOT_ON_SWARM}: Swarm offers GPUs as generic node resources, not device requests; run the Session on an agent with --runtime docker`));
   }
+  if (spec.updateStrategy?.type === 'StartFirst') {
+    problems.push(problem.forbidden(['spec', 'updateStrategy', 'type'], `${NOT_ON_SWARM}: a Session's service is replaced, not renamed, so StartFirst cannot hand its name over; use Recreate or run the Session on an agent with --runtime docker`));
+  }
   // Swarm runs a task on any node, and Swarm itself acts on the service's healthcheck (a task is not
   // "running" until it is healthy, an unhealthy one is replaced): the agent has no address to probe
   // from here, and wrapping the check in a wget or nc inside the image would depend on what the
