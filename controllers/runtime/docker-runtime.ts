@@ -249,6 +249,8 @@ export interface DockerRuntime {
   /** Throws NotFoundError when it is already gone. */
   removeContainer(id: string, signal?: AbortSignal): Promise<void>;
   updateContainer(id: string, request: UpdateContainerRequest, signal?: AbortSignal): Promise<void>;
+  /** Gives a container a new name (StartFirst hands the Session's name to the new container). Throws ConflictError if taken. */
+  renameContainer(id: string, name: string, signal?: AbortSignal): Promise<void>;
   /** The image `reference` names on the engine, or undefined when the engine does not have it. */
   findImage(reference: string): Promise<FoundImage | undefined>;
   /** The network `name` names (name or ID) on the engine, or undefined when there is none. */

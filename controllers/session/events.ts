@@ -29,5 +29,7 @@ export function operationReason(op: Operation, plan: Plan): string {
       return 'Updated';
     case 'remove':
       return 'Removed';
+    case 'rename':
+      return 'Promoted';
   }
 }

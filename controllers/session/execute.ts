@@ -58,6 +58,10 @@ export async function execute(plan: Plan, deps: ExecuteDeps, signal: AbortSignal
           touched.add(resolve(op.container));
           await deps.runtime.updateContainer(resolve(op.container), op.changes, signal);
           break;
+        case 'rename':
+          touched.add(resolve(op.container));
+          await deps.runtime.renameContainer(resolve(op.container), op.name, signal);
+          break;
         case 'remove': {
           const id = resolve(op.container);
           try {

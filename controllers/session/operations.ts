@@ -13,7 +13,9 @@ export type Operation =
   /** `timeoutSeconds`: the Session's stopGracePeriodSeconds; absent, the agent's --stop-timeout. */
   | { type: 'stop'; container: ContainerRef; cause: string; timeoutSeconds?: number }
   | { type: 'update'; container: ContainerRef; changes: UpdateContainerRequest; cause: string }
-  | { type: 'remove'; container: ContainerRef; cause: string };
+  | { type: 'remove'; container: ContainerRef; cause: string }
+  /** StartFirst: the new container takes over the Session's container name. */
+  | { type: 'rename'; container: ContainerRef; name: string; cause: string };
 
 export type OperationType = Operation['type'];
 
@@ -25,6 +27,7 @@ export const WAIT_REASONS = [
   'DeletionDeferred',
   'NetworkNotFound',
   'EnvFileUnreadable',
+  'Progressing',
 ] as const;
 export type WaitReason = (typeof WAIT_REASONS)[number];
 
@@ -32,7 +35,7 @@ export type WaitReason = (typeof WAIT_REASONS)[number];
  * Waits on something outside the engine's containers (a network, a file): whatever runs keeps
  * running, and status names the wait rather than the container's state.
  */
-export const PRECONDITION_WAITS: ReadonlySet<WaitReason> = new Set(['NetworkNotFound', 'EnvFileUnreadable']);
+export const PRECONDITION_WAITS: ReadonlySet<WaitReason> = new Set(['NetworkNotFound', 'EnvFileUnreadable', 'Progressing']);
 
 /** Nothing to do now, look again later; not an error. */
 export interface Wait {
@@ -80,5 +83,7 @@ export function describeOperation(op: Operation): string {
       return `${op.type} ${describeRef(op.container)}: ${op.cause}`;
     case 'update':
       return `update ${describeRef(op.container)}: ${op.cause}`;
+    case 'rename':
+      return `rename ${describeRef(op.container)} to ${op.name}: ${op.cause}`;
   }
 }

@@ -10,6 +10,7 @@ import type { EnvFiles } from './env-files.ts';
 import { envFilesProblem } from './env-files.ts';
 import { describeOperation, formatBytes, formatNanoCpus, shortId } from './operations.ts';
 import type { ProbeVerdict } from './probe-verdict.ts';
+import { START_FIRST_SUFFIX, planStartFirst } from './plan-start-first.ts';
 
 /** Agent-initiated restarts of the current container, for crash-loop back-off. */
 export interface CrashLoopState {
@@ -49,6 +50,8 @@ export interface PlanInput {
   crashLoop: CrashLoopState;
   /** What the probes of the running, up-to-date container say (absent: it has none, or none runs). */
   probes?: ProbeVerdict;
+  /** StartFirst: a config hash whose new container was not Ready in time (not tried again). */
+  failedRollout?: string;
   /** Epoch ms. */
   now: number;
 }
@@ -61,9 +64,11 @@ export interface Plan {
   stalled?: { reason: StalledReason; message: string };
   /** The plan restarts the container because this probe failed. */
   probeRestart?: NonNullable<ProbeVerdict['restart']>;
+  /** StartFirst in progress (or given up): the container that keeps serving meanwhile. */
+  serving?: string;
 }
 
-export const STALLED_REASONS = ['PolicyViolation', 'UnsupportedByRuntime'] as const;
+export const STALLED_REASONS = ['PolicyViolation', 'UnsupportedByRuntime', 'ProgressDeadlineExceeded'] as const;
 export type StalledReason = (typeof STALLED_REASONS)[number];
 
 /** A container that ran at least this long resets the crash-loop count. */
@@ -91,6 +96,13 @@ export function planToString(plan: Plan): string {
 
 function samePolicy(a: EngineRestartPolicy, b: EngineRestartPolicy): boolean {
   return a.name === b.name && (a.maximumRetryCount ?? 0) === (b.maximumRetryCount ?? 0);
+}
+
+/** Why `c` cannot serve the desired version (a new container is needed), or undefined if it can. */
+function recreateCauseOf(key: ObjectKey, c: ContainerDetails, labels: Record<string, string>, uid: string): string | undefined {
+  if (c.labels[LABELS.uid] !== uid) return `container belongs to an earlier Session ${key} (uid ${c.labels[LABELS.uid] ?? 'none'})`;
+  if (c.labels[LABELS.configHash] === labels[LABELS.configHash]) return undefined;
+  return `config-hash changed: ${changedFields(c.labels[LABELS.configFields], labels[LABELS.configFields] ?? '').join(', ')}`;
 }
 
 /** Prefer the container that matches the desired hash and uid, then a running one, then the newest. */
@@ -167,8 +179,9 @@ function planInPlace(
   return causes.length === 0 ? {} : { changes, cause: `changed in place: ${causes.join('; ')}` };
 }
 
-function planCreate(input: PlanInput, session: Session, cause: string): Operation[] | Wait {
-  const wanted = desiredContainer(session, input.agent, input.envFiles);
+function planCreate(input: PlanInput, session: Session, cause: string, name?: string): Operation[] | Wait {
+  const desired = desiredContainer(session, input.agent, input.envFiles);
+  const wanted = name ? { ...desired, name } : desired;
   if (input.missingNetworks && input.missingNetworks.length > 0) {
     const names = input.missingNetworks.join(', ');
     return {
@@ -299,6 +312,23 @@ export function plan(input: PlanInput): Plan {
   const request = desiredContainer(desired, input.agent, input.envFiles);
   const hash = request.labels[LABELS.configHash] ?? '';
   const uid = desired.metadata.uid ?? '';
+  const wantRunning = (desired.spec.state ?? 'Running') === 'Running';
+  if (wantRunning && desired.spec.updateStrategy?.type === 'StartFirst') {
+    const step = planStartFirst({
+      key,
+      containers: input.containers,
+      hash,
+      uid,
+      name: request.name,
+      cause: (serving) => recreateCauseOf(key, serving, request.labels, uid) ?? 'outdated',
+      ...(input.probes ? { probes: input.probes } : {}),
+      progressDeadlineSeconds: desired.spec.progressDeadlineSeconds ?? 300,
+      ...(input.failedRollout ? { failedHash: input.failedRollout } : {}),
+      now: input.now,
+      create: (name, cause) => planCreate(input, desired, cause, name),
+    });
+    if (step) return { key, ...step };
+  }
   const keeper = pickKeeper(input.containers, hash, uid);
   const operations: Operation[] = [];
 
@@ -311,15 +341,10 @@ export function plan(input: PlanInput): Plan {
     });
   }
 
-  const wantRunning = (desired.spec.state ?? 'Running') === 'Running';
   let recreateCause: string | undefined;
   if (keeper) {
-    if (keeper.labels[LABELS.uid] !== uid) {
-      recreateCause = `container belongs to an earlier Session ${key} (uid ${keeper.labels[LABELS.uid] ?? 'none'})`;
-    } else if (keeper.labels[LABELS.configHash] !== hash) {
-      const fields = changedFields(keeper.labels[LABELS.configFields], request.labels[LABELS.configFields] ?? '');
-      recreateCause = `config-hash changed: ${fields.join(', ')}`;
-    } else {
+    recreateCause = recreateCauseOf(key, keeper, request.labels, uid);
+    if (!recreateCause) {
       const inPlace = planInPlace(desired, keeper, request.restartPolicy);
       if (inPlace.needsRecreate) recreateCause = inPlace.needsRecreate;
       else if (inPlace.changes && inPlace.cause) {
@@ -329,6 +354,10 @@ export function plan(input: PlanInput): Plan {
   }
 
   if (keeper && !recreateCause) {
+    // A StartFirst handover cut short between its remove and its rename: finish it.
+    if (keeper.name === `${request.name}${START_FIRST_SUFFIX}`) {
+      operations.push({ type: 'rename', container: { kind: 'existing', id: keeper.id }, name: request.name, cause: 'StartFirst: the new container takes over the Session' });
+    }
     const runState = planRunState(input, desired, keeper);
     operations.push(...runState.ops);
     const restart = keeper.state === 'running' && runState.ops.length > 0 ? input.probes?.restart : undefined;

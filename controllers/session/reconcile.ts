@@ -82,6 +82,8 @@ function failureOf(error: unknown): { reason: string; message: string } {
 
 export function createSessionReconciler(deps: SessionControllerDeps) {
   const restarts = new Map<ObjectKey, RestartBookkeeping>();
+  /** StartFirst: the config hash whose new container ran out of progressDeadlineSeconds, per key. */
+  const failedRollouts = new Map<ObjectKey, string>();
   const events = deps.events ?? noEvents;
 
   function executeDeps(log: Logger, session: Session | undefined, thePlan: Plan) {
@@ -182,6 +184,7 @@ export function createSessionReconciler(deps: SessionControllerDeps) {
       mayDeleteUndesired: deps.mayDeleteUndesired(),
       crashLoop: book,
       ...(probesBefore ? { probes: probesBefore } : {}),
+      ...(failedRollouts.has(key) ? { failedRollout: failedRollouts.get(key) } : {}),
       now,
     });
     if (thePlan.operations.length > 0) log.info({ plan: thePlan.operations.map((op) => `${op.type}: ${op.cause}`) }, 'executing plan');
@@ -211,7 +214,12 @@ export function createSessionReconciler(deps: SessionControllerDeps) {
           if (previous && (!previous.agent || previous.agent === deps.agent)) await deps.statusStore.delete(key);
         }
       } else {
-        const keeper = after.find((c) => c.labels[LABELS.configHash] === wantedHash) ?? after[0];
+        // StartFirst in progress (or given up): the old container serves, and status reports it.
+        const serving = thePlan.serving ? after.find((c) => c.id === thePlan.serving) : undefined;
+        if (!thePlan.serving) failedRollouts.delete(key);
+        else if (thePlan.stalled?.reason === 'ProgressDeadlineExceeded' && wantedHash) failedRollouts.set(key, wantedHash);
+        const newest = after.find((c) => c.labels[LABELS.configHash] === wantedHash);
+        const keeper = serving ?? newest ?? after[0];
         const restartedNow = thePlan.operations.some((op) => op.type === 'start' && op.restart === true);
         const tracked = bookkeeping(key, keeper?.id);
         if (restartedNow && !failure) {
@@ -224,14 +232,16 @@ export function createSessionReconciler(deps: SessionControllerDeps) {
           tracked.agentRestarts += 1;
         }
         const engineRestarts = keeper?.restartCount ?? 0;
-        const probesAfter = probesOf(key, assigned, keeper?.labels[LABELS.configHash] === wantedHash ? keeper : undefined);
+        // The new container is the one probed, also while the old one still serves.
+        const probesOfNew = probesOf(key, assigned, newest);
+        const probesAfter = serving ? undefined : probesOfNew;
         const carried = previous?.containerID && previous.containerID === keeper?.id ? (previous.restartCount ?? 0) : 0;
         const status = sessionStatus({
           agent: deps.agent,
           desired: assigned,
           problem: entry?.problem,
           container: keeper,
-          upToDate: keeper?.labels[LABELS.configHash] === wantedHash,
+          upToDate: serving !== undefined || keeper?.labels[LABELS.configHash] === wantedHash,
           plan: thePlan,
           failure: failure === undefined ? undefined : failureOf(failure),
           previous,

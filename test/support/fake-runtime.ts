@@ -32,11 +32,11 @@ export function fakeImageId(reference: string): string {
 }
 
 /** The real runtime's metric op names (agent/runtime/docker/api-metrics.ts), minus `version`, which the interface lacks. */
-export const FAKE_OPS = ['list', 'inspect', 'create', 'start', 'stop', 'remove', 'update', 'image_inspect', 'network_inspect', 'pull', 'events', 'info'] as const;
+export const FAKE_OPS = ['list', 'inspect', 'create', 'start', 'stop', 'remove', 'update', 'rename', 'image_inspect', 'network_inspect', 'pull', 'events', 'info'] as const;
 export type FakeOp = (typeof FAKE_OPS)[number];
 
 /** Ops that change the engine; a converged reconcile makes none of them. */
-export const WRITE_OPS: readonly FakeOp[] = ['create', 'start', 'stop', 'remove', 'update', 'pull'];
+export const WRITE_OPS: readonly FakeOp[] = ['create', 'start', 'stop', 'remove', 'update', 'rename', 'pull'];
 
 export interface CallRecord {
   op: FakeOp;
@@ -307,6 +307,17 @@ export class FakeDockerRuntime implements DockerRuntime {
       delete c.ipAddress;
       c.ports = [];
       this.emit(c, 'die', 0);
+    });
+  }
+
+  async renameContainer(id: string, name: string, signal?: AbortSignal): Promise<void> {
+    return this.call('rename', id, signal, () => {
+      const c = this.mustGet(id);
+      for (const other of this.containers.values()) {
+        if (other !== c && other.name === name) throw new ConflictError(`Conflict. The container name "/${name}" is already in use by container "${other.id}"`, 409);
+      }
+      c.name = name;
+      this.emit(c, 'rename');
     });
   }
 

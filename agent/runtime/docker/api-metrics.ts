@@ -11,6 +11,7 @@ export const DOCKER_API_OPS = [
   'stop',
   'remove',
   'update',
+  'rename',
   'image_inspect',
   'network_inspect',
   'network_connect',

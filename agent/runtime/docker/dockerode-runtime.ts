@@ -191,6 +191,10 @@ export class DockerodeRuntime implements DockerRuntime {
     });
   }
 
+  async renameContainer(id: string, name: string, signal?: AbortSignal): Promise<void> {
+    await this.call('rename', `rename container ${id}`, (callSignal) => this.docker.getContainer(id).rename({ name, abortSignal: callSignal }), { signal });
+  }
+
   async findImage(reference: string): Promise<FoundImage | undefined> {
     try {
       const image = await this.call('image_inspect', `inspect image ${reference}`, () =>

@@ -189,6 +189,11 @@ export class SwarmServiceRuntime implements DockerRuntime {
     await this.call('remove', `remove service ${id}`, (callSignal) => this.docker.getService(id).remove({ abortSignal: callSignal }), signal);
   }
 
+  /** Never asked for: StartFirst, the only caller, is refused under this runtime (swarmSpecProblems). */
+  async renameContainer(id: string): Promise<void> {
+    throw new Error(`renaming service ${id}: not supported with --runtime swarm`);
+  }
+
   async updateContainer(id: string, request: UpdateContainerRequest, signal?: AbortSignal): Promise<void> {
     if (request.memoryBytes === undefined && request.nanoCpus === undefined && request.restartPolicy === undefined) return;
     const service = await this.inspectService(id, signal);
