@@ -7,7 +7,7 @@
 import type { Fence } from '../../reconciler/fence.ts';
 import type { DockerRuntime } from './docker-runtime.ts';
 
-/** `runtime` with `fence.require` called before each create, start, stop, update, remove and pull. */
+/** `runtime` with `fence.require` called before each create, start, stop, update, rename, remove and pull. */
 export function fencedRuntime(runtime: DockerRuntime, fence: Fence): DockerRuntime {
   const fenced: DockerRuntime = {
     info: () => runtime.info(),
@@ -35,6 +35,10 @@ export function fencedRuntime(runtime: DockerRuntime, fence: Fence): DockerRunti
     async updateContainer(id, request, signal) {
       fence.require('engine update');
       return runtime.updateContainer(id, request, signal);
+    },
+    async renameContainer(id, name, signal) {
+      fence.require('engine rename');
+      return runtime.renameContainer(id, name, signal);
     },
     async pullImage(reference, signal) {
       fence.require('engine pull');
