@@ -25,9 +25,12 @@ export class NoLeaderElection implements LeaderElector {
     return this.#stopped ? undefined : NoLeaderElection.TOKEN;
   }
 
-  /** Nobody else can lead: the token is valid until stopped. */
+  /**
+   * Nobody else can lead, so nothing is fenced: valid even while stopping, so the status written
+   * as the last reconciles wind down still reaches the store at shutdown.
+   */
   validToken(): number | undefined {
-    return this.token();
+    return NoLeaderElection.TOKEN;
   }
 
   healthy(): boolean {
