@@ -3,12 +3,9 @@
 // then Ready within about one period; an exec probe is the container's own HEALTHCHECK (docker
 // inspect shows it) and a failing exec liveness probe restarts the same container, counted.
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { join } from 'node:path';
 import pino from 'pino';
 import { startAgent } from '../../agent/agent.ts';
 import type { RunningAgent } from '../../agent/agent.ts';
-import { STATE_FILES } from '../../agent/state-layout.ts';
-import { FileStatusStore } from '../../agent/status/file-status-store.ts';
 import type { SessionStatus } from '../../crds/types.ts';
 import { getCondition } from '../../reconciler/conditions.ts';
 import { dockerCli, requireTestEngine } from '../support/docker.ts';
@@ -43,20 +40,8 @@ describe('probes on the real engine', () => {
     agent = await startAgent(await inProcessAgentConfig(world), { logger: pino({ level: 'silent' }) });
   }
 
-  async function status(key: string): Promise<SessionStatus | undefined> {
-    return (await FileStatusStore.readSnapshot<SessionStatus>(join(world.stateDir, STATE_FILES.sessions))).get(key);
-  }
-
-  async function runningId(key: string): Promise<string> {
-    return eventually(
-      async () => {
-        const c = (await world.containers()).get(key);
-        expect(c?.state).toBe('running');
-        return c?.id ?? '';
-      },
-      { timeoutMs: 30_000, message: `${key} running` },
-    );
-  }
+  const status = (key: string): Promise<SessionStatus | undefined> => world.sessionStatus(key);
+  const runningId = (key: string): Promise<string> => world.runningContainer(key);
 
   it('httpGet readiness: Running but not Ready while it fails, Ready within one period once it serves', async () => {
     world = await AgentWorld.create();

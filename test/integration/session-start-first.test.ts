@@ -4,12 +4,9 @@
 // version that never gets Ready is given up after progressDeadlineSeconds: the old container keeps
 // serving (same ID), the new one is gone, and the Session is Stalled ProgressDeadlineExceeded.
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { join } from 'node:path';
 import pino from 'pino';
 import { startAgent } from '../../agent/agent.ts';
 import type { RunningAgent } from '../../agent/agent.ts';
-import { STATE_FILES } from '../../agent/state-layout.ts';
-import { FileStatusStore } from '../../agent/status/file-status-store.ts';
 import type { SessionStatus } from '../../crds/types.ts';
 import { getCondition } from '../../reconciler/conditions.ts';
 import { dockerCli, requireTestEngine, TEST_IMAGE } from '../support/docker.ts';
@@ -40,9 +37,7 @@ describe('updateStrategy StartFirst on the real engine', () => {
     await world?.cleanup();
   });
 
-  async function status(): Promise<SessionStatus | undefined> {
-    return (await FileStatusStore.readSnapshot<SessionStatus>(join(world.stateDir, STATE_FILES.sessions))).get('default/web');
-  }
+  const status = (): Promise<SessionStatus | undefined> => world.sessionStatus('default/web');
 
   /** The Session's containers, as the engine has them. */
   async function containers(): Promise<Inspect[]> {

@@ -18,10 +18,6 @@ import { requireTestSwarm, serviceTasks } from '../support/swarm.ts';
 
 const MiB = 1024 * 1024;
 
-async function sessionStatus(world: AgentWorld, key: string): Promise<SessionStatus | undefined> {
-  return (await FileStatusStore.readSnapshot<SessionStatus>(join(world.stateDir, STATE_FILES.sessions))).get(key);
-}
-
 async function serviceIds(world: AgentWorld): Promise<string[]> {
   return (await dockerCli(['service', 'ls', '--quiet', '--filter', `label=dockerlet.dev/agent=${world.agentName}`])).split('\n').filter(Boolean);
 }
@@ -101,7 +97,7 @@ describe('--runtime swarm: session-grade fields', () => {
     // (A zero start period is left out by the engine.)
     const healthcheck = { Test: ['CMD', 'true'], Interval: 1e9, Timeout: 1e9, Retries: 3 };
     expect(template.ContainerSpec['Healthcheck']).toEqual(healthcheck);
-    await eventually(async () => expect((await sessionStatus(w, 'default/desk'))?.conditions?.find((c) => c.type === 'Ready')).toMatchObject({ status: 'True' }), {
+    await eventually(async () => expect((await w.sessionStatus('default/desk'))?.conditions?.find((c) => c.type === 'Ready')).toMatchObject({ status: 'True' }), {
       timeoutMs: 20_000,
       message: 'desk Ready',
     });

@@ -9,6 +9,9 @@ import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
 import { dockerCli, freePort, removeContainersByLabel, TEST_DOCKER_SOCKET, TEST_IMAGE, uniqueRunId } from './docker.ts';
 import { eventually } from './eventually.ts';
+import { STATE_FILES } from '../../agent/state-layout.ts';
+import { FileStatusStore } from '../../agent/status/file-status-store.ts';
+import type { SessionStatus } from '../../crds/types.ts';
 
 export const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const BIN = join(REPO, 'bin/dockerlet.js');
@@ -114,6 +117,11 @@ export class AgentWorld {
       }
     }
     return result;
+  }
+
+  /** The status the in-process agent wrote for `key` (namespace/name), read from its state dir. */
+  async sessionStatus(key: string): Promise<SessionStatus | undefined> {
+    return (await FileStatusStore.readSnapshot<SessionStatus>(join(this.stateDir, STATE_FILES.sessions))).get(key);
   }
 
   /** Waits until the container of `key` (namespace/name) runs; returns its ID. */
