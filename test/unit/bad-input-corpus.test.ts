@@ -27,7 +27,9 @@ async function world(): Promise<{ store: string; outside: string }> {
 }
 
 function open(dir: string, watch: boolean): YamlDirectoryStore {
-  const store = new YamlDirectoryStore({ dir, logger: pino({ level: 'silent' }), parse: crdManifestParser, watch, debounceMs: 20, rescanMs: 0 });
+  // The rescan is the agent's safety net for a watcher event lost in a burst of renames (60 s
+  // there); short here, so that "settles" is checked and not how fast inotify is under load.
+  const store = new YamlDirectoryStore({ dir, logger: pino({ level: 'silent' }), parse: crdManifestParser, watch, debounceMs: 20, rescanMs: 500 });
   stores.push(store);
   return store;
 }
