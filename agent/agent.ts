@@ -30,6 +30,10 @@ import { openSwarmContext } from './leader/swarm/context.ts';
 import { waitForEngine } from './runtime/wait-for-engine.ts';
 import { refuseFleetFlagsAlone } from './fleet.ts';
 import { describeHostPolicy, resolveEngineSocket } from './policy-config.ts';
+import { startFleetScheduler } from './fleet-scheduler.ts';
+import type { FleetScheduler } from './fleet-scheduler.ts';
+import { createSchedulerMetrics } from '../controllers/scheduler/metrics.ts';
+
 
 export interface RunningAgent {
   identity: string;
@@ -88,9 +92,11 @@ export async function startAgent(given: AgentConfig, deps: AgentDeps): Promise<R
     clock,
     registry,
     ...(opened.sessionStatus ? { sessionStatus: opened.sessionStatus } : {}),
+    ...(opened.bindings ? { bindings: opened.bindings } : {}),
     ...(swarm ? { swarm } : {}),
   });
   storeFence.bind(backends.fence);
+  const fleet = backends.fleet;
   await Promise.all([backends.sessions.load(), backends.agents.load()]);
   const metrics = createReconcilerMetrics(registry);
   registerAgentMetrics(registry, { store: backends.agents, clock, gracePeriodMs: config.livenessGraceMs });
@@ -120,7 +126,10 @@ export async function startAgent(given: AgentConfig, deps: AgentDeps): Promise<R
     lifetime.signal,
   );
   store.onChange(enqueue);
+  fleet?.bindings.onChange(enqueue);
   await store.start();
+  // Before the first reconcile: an agent must know what is bound to it before it runs anything.
+  await fleet?.bindings.start();
   await cache.relist();
 
   const announce = (): void => {
@@ -149,6 +158,7 @@ export async function startAgent(given: AgentConfig, deps: AgentDeps): Promise<R
             engine: () => engine,
             token: () => backends.elector.token(),
             fence: termFence(backends.fence, grant.token),
+            ...(fleet ? { fleet: { name: fleet.name, bindings: fleet.bindings } } : {}),
             ...(opened.finalizer ? { finalizer: opened.finalizer } : {}),
             ...(opened.events ? { events: opened.events } : {}),
             ...(opened.source ? { source: opened.source } : {}),
@@ -167,6 +177,26 @@ export async function startAgent(given: AgentConfig, deps: AgentDeps): Promise<R
     },
     lifetime.signal,
   );
+
+  // Every agent process of a fleet is a candidate for its one scheduler.
+  const scheduler: FleetScheduler | undefined = fleet
+    ? startFleetScheduler(
+        {
+          config,
+          identity,
+          logger,
+          clock,
+          registry,
+          reconcilerMetrics: metrics,
+          schedulerMetrics: createSchedulerMetrics(registry),
+          store,
+          agents: backends.agents,
+          fleet,
+          ...(opened.events ? { events: opened.events } : {}),
+        },
+        lifetime.signal,
+      )
+    : undefined;
 
   const server = await startHttpServer({
     host: config.listenHost,
@@ -194,6 +224,7 @@ export async function startAgent(given: AgentConfig, deps: AgentDeps): Promise<R
       lifetime.abort();
       await election.catch((error: unknown) => logger.warn({ err: error }, 'leader election ended with an error'));
       await leading?.stopped;
+      await scheduler?.done.catch((error: unknown) => logger.warn({ err: error }, 'the scheduler election ended with an error'));
       await opened.close();
       await Promise.allSettled([backends.sessions.close(), backends.agents.close()]);
       await backends.close();

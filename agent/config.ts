@@ -74,6 +74,8 @@ export interface AgentConfig extends CommonConfig {
   rescheduleAfterMs: number;
   /** --cordon: the scheduler binds nothing new here. */
   cordon: boolean;
+  /** --fleet: the agents with the same fleet name share one scheduler; default derived from the store (agent/fleet.ts). */
+  fleet?: string;
   /** The fleet flags given explicitly, for the refusal of a setup that has no fleet (agent/fleet.ts). */
   fleetFlags: string[];
   /** What a Session may take from this host (--allow-*, --max-*); README "Host policy". */
@@ -137,6 +139,14 @@ export function durationMs(flag: string) {
 export function durationOrZeroMs(flag: string) {
   const positive = durationMs(flag);
   return (value: string): number => (/^0+(\.0+)?(ms|s|m|h)?$/.test(value.trim()) ? 0 : positive(value));
+}
+
+/** A fleet name goes into Redis keys and a Lease name: letters, digits, '-', '_', '.', at most 63. */
+export function fleetName(value: string): string {
+  if (!/^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/.test(value)) {
+    throw new InvalidArgumentError(`--fleet "${value}" must be 1-63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit`);
+  }
+  return value;
 }
 
 /** `zone=a,gpu=true` → {zone: 'a', gpu: 'true'}, each key and value checked as Kubernetes checks labels. */
@@ -241,6 +251,10 @@ export function fleetOptions(): Option[] {
     new Option('--agent-labels <key=value,...>', "this agent's labels, matched by a Session's spec.agentSelector (e.g. zone=a,gpu=true)").env('DOCKERLET_AGENT_LABELS').argParser(parseAgentLabels),
     new Option('--max-sessions <n>', 'the most Sessions the scheduler binds to this agent (default: unlimited)').env('DOCKERLET_MAX_SESSIONS').argParser(positiveInt('--max-sessions')),
     new Option('--cordon', 'take no new Sessions (those bound here stay); like `dockerlet cordon`, for as long as the agent runs with it').env('DOCKERLET_CORDON').default(false),
+    new Option('--reschedule-after <duration>', 'move the Sessions of an agent that has been Offline this long to other agents (0: never)')
+      .env('DOCKERLET_RESCHEDULE_AFTER')
+      .argParser(durationOrZeroMs('--reschedule-after')),
+    new Option('--fleet <name>', 'the agents that share one store and one scheduler (default: derived from the store: its namespace, directory or Git URL)').env('DOCKERLET_FLEET').argParser(fleetName),
   ];
 }
 
@@ -321,6 +335,7 @@ export interface RawAgentOptions extends RawCommonOptions, RawPolicyOptions {
   maxSessions?: number;
   rescheduleAfter?: number;
   cordon?: boolean | string;
+  fleet?: string;
 }
 
 export interface RawRedisOptions {
@@ -425,8 +440,10 @@ export function agentConfig(raw: RawAgentOptions & RawRedisOptions): AgentConfig
       ...(raw.maxSessions !== undefined ? ['--max-sessions'] : []),
       ...(raw.rescheduleAfter !== undefined ? ['--reschedule-after'] : []),
       ...(truthy(raw.cordon ?? false) ? ['--cordon'] : []),
+      ...(raw.fleet !== undefined ? ['--fleet'] : []),
     ],
   };
+  if (raw.fleet !== undefined) config.fleet = raw.fleet;
   if (raw.maxSessions !== undefined) config.maxSessions = raw.maxSessions;
   if (raw.kubeconfig) config.kubeconfig = resolve(raw.kubeconfig);
   if (raw.leaderLedger) config.leaderLedger = resolve(raw.leaderLedger);

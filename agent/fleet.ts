@@ -3,7 +3,9 @@
 // Session objects (--store kubernetes) or Redis (--redis). Without either the agent runs every
 // unpinned Session itself, as a single agent always has; a fleet flag there would promise
 // placement nobody performs, so it is refused at start.
+import { createHash } from 'node:crypto';
 import type { AgentConfig } from './config.ts';
+import { describeStoreSpec } from './sources/store-spec.ts';
 import { StartupError } from './startup-error.ts';
 
 export const FLEET_KINDS = ['solo', 'kubernetes', 'redis'] as const;
@@ -24,4 +26,50 @@ export function refuseFleetFlagsAlone(config: Pick<AgentConfig, 'store' | 'redis
       `add --redis <url> (every agent of the fleet on the same Redis and store), or use --store kubernetes; ` +
       `without either, one agent runs every Session that is not pinned with spec.agent`,
   );
+}
+
+/**
+ * The fleet this agent is one of: the agents that see the same Sessions and the same shared
+ * status. --fleet names it; otherwise it follows from the store, so agents sharing one Redis or
+ * one API server but different stores (or different namespaces) never place each other's Sessions.
+ * Undefined for a single agent with no shared status.
+ */
+export function fleetId(config: Pick<AgentConfig, 'store' | 'redis' | 'fleet' | 'sessionNamespace'>): string | undefined {
+  if (fleetKind(config) === 'solo') return undefined;
+  if (config.fleet) return config.fleet;
+  switch (config.store.kind) {
+    case 'kubernetes':
+      return config.sessionNamespace ? `namespace-${config.sessionNamespace}` : 'all-namespaces';
+    case 'yaml':
+      return `dir-${digest(config.store.dir)}`;
+    case 'git':
+      return `git-${digest(describeStoreSpec(config.store))}`;
+  }
+}
+
+/** Redis keys of a fleet: bindings, Scheduled conditions, the scheduler lease. */
+export function fleetRedisPrefix(fleet: string): string {
+  return `dockerlet:fleet:${fleet}`;
+}
+
+/** The Lease the fleet's scheduler holds: dockerlet-scheduler for the fleet of every namespace. */
+export function schedulerLeaseName(fleet: string): string {
+  if (fleet === 'all-namespaces') return 'dockerlet-scheduler';
+  const name = `dockerlet-scheduler-${fleet.toLowerCase().replace(/[^a-z0-9-]/g, '-')}`.replace(/-+$/, '');
+  return name.length <= 63 ? name : `dockerlet-scheduler-${digest(fleet)}`;
+}
+
+function digest(text: string): string {
+  return createHash('sha256').update(text).digest('hex').slice(0, 12);
+}
+
+/**
+ * Where that Lease lives: with the agents' own Leases (--lease-namespace) when they elect on
+ * Kubernetes, otherwise next to the Sessions of a fleet that watches one namespace (no other
+ * namespace need exist), else --lease-namespace.
+ */
+export function schedulerLeaseNamespace(config: Pick<AgentConfig, 'leaderElection' | 'kubeLease' | 'sessionNamespace'>): string {
+  const leases = config.kubeLease?.namespace ?? 'dockerlet-system';
+  if (config.leaderElection === 'kubernetes') return leases;
+  return config.sessionNamespace ?? leases;
 }

@@ -25,6 +25,7 @@ import { allocationOf } from '../controllers/scheduler/allocation.ts';
 import { assignedTo } from '../controllers/session/observe.ts';
 import { Prober } from '../controllers/session/prober.ts';
 import { netProbes } from './runtime/net-probes.ts';
+import type { BindingReader } from '../controllers/scheduler/bindings.ts';
 import type { ReplicaRegistry } from './leader/replicas.ts';
 
 export interface LeaderWorkDeps {
@@ -48,6 +49,8 @@ export interface LeaderWorkDeps {
   events?: EventRecorder;
   /** Where desired state comes from and how far it got (Git stores), for the Agent record. */
   source?: () => AgentSource | undefined;
+  /** The fleet this agent is one of, and its bindings (README "Fleet"); absent for a single agent. */
+  fleet?: { name: string; bindings: BindingReader };
 }
 
 export interface LeaderWork {
@@ -82,6 +85,7 @@ export function startLeaderWork(deps: LeaderWorkDeps, signal: AbortSignal): Lead
     prober,
     ...(deps.finalizer ? { finalizer: deps.finalizer } : {}),
     ...(deps.events ? { events: deps.events } : {}),
+    ...(deps.fleet ? { bindings: deps.fleet.bindings } : {}),
   });
   const sessions = new Controller({
     name: 'session',
@@ -143,16 +147,26 @@ export function startLeaderWork(deps: LeaderWorkDeps, signal: AbortSignal): Lead
     adoption.begin(initialKeys);
     logger.info({ sessions: store.size(), containers: cache.size(), storeComplete: store.isComplete() }, 'start-up adoption begins');
     sessions.start();
-    liveness.start();
+    // In a fleet the one scheduler judges liveness (agent/fleet-scheduler.ts): every agent's leader
+    // writing others' records Offline from its own, possibly older, copy would roll their beats back.
+    if (!deps.fleet) liveness.start();
     for (const key of initialKeys) sessions.enqueue(key);
     let replicasSeen = [deps.identity];
+    // In a fleet, the first beat waits until every key known at start was reconciled once: a
+    // Session bound elsewhere while this agent was away has its copy here removed before the
+    // agent reports Online again (README "Fleet").
+    if (deps.fleet) {
+      await Promise.race([adoption.done(), new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }))]);
+      if (signal.aborted) return;
+      logger.info('start-up adoption done: reporting Online');
+    }
     timers.push(
       setInterval(() => resync().catch((error: unknown) => logger.warn({ err: error }, 'periodic resync failed')), config.resyncPeriodMs * (1 + Math.random() * 0.1)),
       setInterval(() => {
         // Other agents' beats arrive in the shared record store: re-read it before judging liveness.
         deps.agents
           .reload()
-          .then(() => enqueueAgents(liveness, deps.agents))
+          .then(() => (deps.fleet ? 0 : enqueueAgents(liveness, deps.agents)))
           .catch((error: unknown) => logger.warn({ err: error }, 'reading agent records failed'));
         deps.replicas.seen().then(
           (seen) => (replicasSeen = seen),
@@ -175,8 +189,9 @@ export function startLeaderWork(deps: LeaderWorkDeps, signal: AbortSignal): Lead
       placement: {
         labels: config.agentLabels,
         cordoned: config.cordon,
-        allocated: () => allocationOf(store.list().flatMap((e) => (e.object && assignedTo(e.object, config.agentName) ? [e.object] : []))),
+        allocated: () => allocationOf(store.list().flatMap((e) => (e.object && assignedTo(e.object, config.agentName, deps.fleet?.bindings, e.key) ? [e.object] : []))),
         ...(config.maxSessions !== undefined ? { maxSessions: config.maxSessions } : {}),
+        ...(deps.fleet ? { fleet: deps.fleet.name } : {}),
       },
       ...(deps.source ? { source: deps.source } : {}),
     });

@@ -8,6 +8,7 @@ import type { AgentSource, Session, SessionStatus } from '../../crds/types.ts';
 import type { EventRecorder } from '../../reconciler/events.ts';
 import type { DesiredStore, ManagedStatusStore } from '../../reconciler/store.ts';
 import type { SessionFinalizer } from '../../controllers/session/finalizer.ts';
+import type { BindingStore } from '../../controllers/scheduler/bindings.ts';
 import type { AgentConfig } from '../config.ts';
 import { GitCache } from './git/git-cache.ts';
 import { gitCacheDir } from './store-spec.ts';
@@ -26,6 +27,8 @@ export interface OpenedDesiredStore {
   sessionStatus?: ManagedStatusStore<SessionStatus>;
   finalizer?: SessionFinalizer;
   events?: EventRecorder;
+  /** Set when a fleet's bindings live with the desired objects (Kubernetes: Session status). */
+  bindings?: BindingStore;
   /** For the Agent record (Git stores only). */
   source?: () => AgentSource;
   /** Fetch now, for the webhook endpoint (Git stores only). */
@@ -71,7 +74,7 @@ export async function openDesiredStore(config: AgentConfig, deps: OpenDesiredSto
       const { openKubeStore } = await import('./kube/open-kube-store.ts');
       const access = { ...(config.kubeconfig ? { kubeconfig: config.kubeconfig } : {}), ...(config.sessionNamespace ? { namespace: config.sessionNamespace } : {}) };
       const kube = openKubeStore(access, { logger, identity: deps.identity, ...(deps.fence ? { fence: deps.fence } : {}) });
-      return { store: kube.store, sessionStatus: kube.statusStore, finalizer: kube.finalizer, events: kube.events, close: kube.close };
+      return { store: kube.store, sessionStatus: kube.statusStore, bindings: kube.bindings, finalizer: kube.finalizer, events: kube.events, close: kube.close };
     }
   }
 }

@@ -35,6 +35,8 @@ export interface PlacementReport {
   labels: Record<string, string>;
   maxSessions?: number;
   cordoned: boolean;
+  /** The fleet (shared store and scheduler) this agent is one of; absent for a single agent. */
+  fleet?: string;
   /** The Sessions bound (or pinned) to this agent, and the sum of their limits. */
   allocated: () => AgentAllocated;
 }
@@ -42,7 +44,7 @@ export interface PlacementReport {
 /** The fields a beat owns. Everything else in the record (conditions of other owners) is kept. */
 type OwnedFields = Pick<
   AgentStatus,
-  'state' | 'lastHeartbeatTime' | 'leader' | 'fencingToken' | 'replicas' | 'engineVersion' | 'capacity' | 'activeSessions' | 'source' | 'labels' | 'allocated' | 'unschedulable'
+  'state' | 'lastHeartbeatTime' | 'leader' | 'fencingToken' | 'replicas' | 'engineVersion' | 'capacity' | 'activeSessions' | 'source' | 'labels' | 'allocated' | 'unschedulable' | 'fleet'
 >;
 
 /**
@@ -82,9 +84,10 @@ export function agentStatus(options: HeartbeatOptions, previous?: AgentStatus): 
     if (Object.keys(placement.labels).length > 0) owned.labels = { ...placement.labels };
     owned.allocated = placement.allocated();
     if (placement.cordoned) owned.unschedulable = true;
+    if (placement.fleet !== undefined) owned.fleet = placement.fleet;
   }
   // What this run does not report (a Git store's source, labels, a cordon) must not linger from an earlier one.
-  const { fencingToken: _dropped, source: _previousSource, labels: _labels, unschedulable: _cordon, ...kept } = previous ?? {};
+  const { fencingToken: _dropped, source: _previousSource, labels: _labels, unschedulable: _cordon, fleet: _fleet, ...kept } = previous ?? {};
   const next: AgentStatus = { ...kept, ...owned };
   const conditions = readyAfterBeat(previous?.conditions, options.intervalMs, now);
   if (conditions !== undefined) next.conditions = conditions;

@@ -91,9 +91,10 @@ export function createLivenessController(options: LivenessControllerOptions): Co
  * Enqueues every agent the store knows. Each reconcile requeues itself, so once per leadership
  * term (plus for each agent that appears later) is enough; re-adding is harmless (the queue dedupes).
  */
-export function enqueueAgents(controller: Controller, store: StatusStore<AgentStatus>): number {
+export function enqueueAgents(controller: Controller, store: StatusStore<AgentStatus>, include: (record: AgentStatus) => boolean = () => true): number {
   let count = 0;
-  for (const name of store.list().keys()) {
+  for (const [name, record] of store.list()) {
+    if (!include(record)) continue;
     controller.enqueue(name);
     count += 1;
   }

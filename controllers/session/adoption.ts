@@ -6,8 +6,14 @@ import type { ObjectKey } from '../../crds/types.ts';
 export class StartupAdoption {
   private pending: Set<ObjectKey> | undefined;
   private complete = false;
+  private readonly waiters: (() => void)[] = [];
 
   constructor(private readonly logger: Logger) {}
+
+  /** Resolves once start-up adoption is complete. */
+  done(): Promise<void> {
+    return this.complete ? Promise.resolve() : new Promise((resolve) => this.waiters.push(resolve));
+  }
 
   begin(keys: Iterable<ObjectKey>): void {
     this.pending = new Set(keys);
@@ -28,6 +34,7 @@ export class StartupAdoption {
     if (this.pending && this.pending.size === 0 && !this.complete) {
       this.complete = true;
       this.logger.info('start-up adoption complete; orphan collection enabled');
+      for (const resolve of this.waiters.splice(0)) resolve();
     }
   }
 }

@@ -16,6 +16,8 @@ export const LABELS = {
   configFields: 'dockerlet.dev/config-fields',
   /** spec.image as written: containers are created by image ID (see CreateContainerRequest.imageId). */
   image: 'dockerlet.dev/image',
+  /** The fleet binding's epoch when the container was created (README "Fleet"); not part of the config hash. */
+  epoch: 'dockerlet.dev/epoch',
 } as const;
 
 /** Label filter that selects exactly the containers this agent owns. */

@@ -15,6 +15,8 @@ import type { HostPolicy } from './policy.ts';
 import { policyPaths, policyViolations } from './policy.ts';
 import type { PathResolver } from './host-paths.ts';
 import { hostPathResolver, resolveHostPaths } from './host-paths.ts';
+import type { BindingReader, Ownership } from '../scheduler/bindings.ts';
+import { ownership } from '../scheduler/bindings.ts';
 
 export interface Observation {
   entry?: DesiredEntry<Session>;
@@ -22,6 +24,8 @@ export interface Observation {
   desired?: Session;
   wantedHash?: string;
   containers: ContainerDetails[];
+  /** Whose Session it is (a fleet's bindings, spec.agent); absent when the store has no valid object. */
+  ownership?: Ownership;
   imagePresent?: boolean;
   /** The image's ID on the engine, when present and the runtime creates by ID. */
   imageId?: string;
@@ -33,9 +37,10 @@ export interface Observation {
   refused?: string[];
 }
 
-/** Whether this agent runs the Session: assigned to it, or unassigned. */
-export function assignedTo(session: Session, agent: string): boolean {
-  return !session.spec.agent || session.spec.agent === agent;
+/** Whether this agent runs the Session: pinned to it, bound to it, or (no fleet) not pinned elsewhere. */
+export function assignedTo(session: Session, agent: string, bindings?: BindingReader, key?: ObjectKey): boolean {
+  if (!bindings || key === undefined) return !session.spec.agent || session.spec.agent === agent;
+  return ownership(session, agent, bindings, key).kind === 'mine';
 }
 
 export interface ObserveDeps {
@@ -50,31 +55,34 @@ export interface ObserveDeps {
   policy?: HostPolicy;
   /** How host paths are resolved for the policy (symlinks followed); the host's filesystem by default. */
   paths?: PathResolver;
+  /** A fleet's bindings; absent for a single agent with no shared status (it runs every unpinned Session). */
+  bindings?: BindingReader;
 }
 
 export async function observe(deps: ObserveDeps, key: ObjectKey): Promise<Observation> {
   const entry = deps.store.get(key);
-  const desired = entry?.object && assignedTo(entry.object, deps.agent) ? entry.object : undefined;
+  const owner = entry?.object ? ownership(entry.object, deps.agent, deps.bindings, key) : undefined;
+  const desired = owner?.kind === 'mine' ? entry?.object : undefined;
   // A running container is kept fresh by events at no cost. One in any other state is about to
   // be acted on (started, waited for): read it from the engine now, so a plan never rests on a
   // transition the events have not caught up with (e.g. "created" while the engine restarts it).
   const unsettled = deps.cache.containersFor(key).filter((c) => c.state !== 'running');
   await Promise.all(unsettled.map((c) => deps.cache.refresh(c.id)));
   const containers = deps.cache.containersFor(key);
-  if (!desired) return entry ? { entry, containers } : { containers };
+  if (!desired) return { ...(entry ? { entry } : {}), ...(owner ? { ownership: owner } : {}), containers };
   // Before any env file is read or image looked up: a refused Session costs the host nothing.
   if (deps.policy) {
     const paths = policyPaths(desired);
     const resolved = paths.length > 0 ? await resolveHostPaths(paths, deps.paths ?? hostPathResolver) : undefined;
     const refused = policyViolations(deps.policy, desired, resolved);
-    if (refused.length > 0) return { entry, desired, containers, refused };
+    if (refused.length > 0) return { entry, desired, containers, refused, ...(owner ? { ownership: owner } : {}) };
   }
   // Read on every reconcile: a changed file changes the hash, and so recreates the container.
   const envFiles = envFilePaths(desired.spec).length > 0 ? await readEnvFiles(desired.spec, deps.files ?? hostFileReader) : undefined;
   const wanted = desiredContainer(desired, deps.agent, envFiles);
   const wantedHash = wanted.labels[LABELS.configHash] ?? '';
   const hasMatch = containers.some((c) => c.labels[LABELS.configHash] === wantedHash);
-  const observation: Observation = { entry, desired, wantedHash, containers };
+  const observation: Observation = { entry, desired, wantedHash, containers, ...(owner ? { ownership: owner } : {}) };
   if (envFiles) observation.envFiles = envFiles;
   if (!hasMatch) {
     const [image, networks] = await Promise.all([

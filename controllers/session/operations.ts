@@ -28,6 +28,8 @@ export const WAIT_REASONS = [
   'NetworkNotFound',
   'EnvFileUnreadable',
   'Progressing',
+  'AwaitingBinding',
+  'BindingsUnknown',
 ] as const;
 export type WaitReason = (typeof WAIT_REASONS)[number];
 
@@ -35,7 +37,7 @@ export type WaitReason = (typeof WAIT_REASONS)[number];
  * Waits on something outside the engine's containers (a network, a file): whatever runs keeps
  * running, and status names the wait rather than the container's state.
  */
-export const PRECONDITION_WAITS: ReadonlySet<WaitReason> = new Set(['NetworkNotFound', 'EnvFileUnreadable', 'Progressing']);
+export const PRECONDITION_WAITS: ReadonlySet<WaitReason> = new Set(['NetworkNotFound', 'EnvFileUnreadable', 'Progressing', 'BindingsUnknown']);
 
 /** Nothing to do now, look again later; not an error. */
 export interface Wait {

@@ -11,6 +11,7 @@ import { envFilesProblem } from './env-files.ts';
 import { describeOperation, formatBytes, formatNanoCpus, shortId } from './operations.ts';
 import type { ProbeVerdict } from './probe-verdict.ts';
 import { START_FIRST_SUFFIX, planStartFirst } from './plan-start-first.ts';
+import type { Ownership } from '../scheduler/bindings.ts';
 
 /** Agent-initiated restarts of the current container, for crash-loop back-off. */
 export interface CrashLoopState {
@@ -41,6 +42,12 @@ export interface PlanInput {
   unsupported?: readonly string[];
   /** False while the store is incomplete or start-up adoption is running: nothing is deleted then. */
   mayDeleteUndesired: boolean;
+  /**
+   * Whose Session it is in a fleet (controllers/scheduler/bindings.ts). Absent: the store has no
+   * valid object, or this agent runs it alone. Bound elsewhere removes this agent's copy at once
+   * (the binding is positive knowledge, unlike an absence); unbound or unknown keeps it.
+   */
+  ownership?: Ownership;
   /**
    * The Session exists but is being deleted (Kubernetes deletionTimestamp; `desired` is then
    * undefined): its containers go now, whatever `mayDeleteUndesired` says, since the deletion is
@@ -80,6 +87,8 @@ const DEFERRED_DELETE_RECHECK_MS = 5_000;
 const NEVER_PULL_RECHECK_MS = 30_000;
 /** Nothing tells the agent when a network or a file appears: look again this often. */
 const PRECONDITION_RECHECK_MS = 10_000;
+/** While the bindings cannot be read: look again this often (a change of them enqueues at once). */
+const BINDINGS_RECHECK_MS = 5_000;
 
 export function crashBackoffMs(consecutiveRestarts: number): number {
   if (consecutiveRestarts <= 0) return 0;
@@ -118,8 +127,23 @@ function ranLongEnough(container: ContainerDetails): boolean {
 }
 
 function planDeletion(input: PlanInput): Plan {
-  const { key, containers } = input;
+  const { key, containers, ownership } = input;
   if (containers.length === 0) return { key, operations: [] };
+  if (ownership?.kind === 'elsewhere' && !ownership.pinned) {
+    const epochs = containers.map((c) => c.labels[LABELS.epoch] ?? 'none').join(', ');
+    return {
+      key,
+      operations: containers.map((c) => ({
+        type: 'remove' as const,
+        container: { kind: 'existing' as const, id: c.id },
+        cause: `${key} is bound to ${ownership.agent} (epoch ${ownership.epoch}); this copy has epoch ${epochs}`,
+      })),
+    };
+  }
+  if (ownership?.kind === 'unbound' || ownership?.kind === 'unknown') {
+    const why = ownership.kind === 'unbound' ? 'not bound to any agent yet' : 'the fleet bindings cannot be read';
+    return { key, operations: [], wait: { delayMs: BINDINGS_RECHECK_MS, reason: 'AwaitingBinding', message: `${key} is ${why}; keeping this copy as it is` } };
+  }
   if (input.deleting) {
     return {
       key,
@@ -180,8 +204,13 @@ function planInPlace(
 }
 
 function planCreate(input: PlanInput, session: Session, cause: string, name?: string): Operation[] | Wait {
+  if (input.ownership?.kind === 'mine' && !input.ownership.mayCreate) {
+    return { delayMs: BINDINGS_RECHECK_MS, reason: 'BindingsUnknown', message: 'the fleet bindings cannot be read: creating nothing until they can' };
+  }
   const desired = desiredContainer(session, input.agent, input.envFiles);
-  const wanted = name ? { ...desired, name } : desired;
+  const epoch = input.ownership?.kind === 'mine' ? input.ownership.epoch : undefined;
+  const bound = epoch === undefined ? desired : { ...desired, labels: { ...desired.labels, [LABELS.epoch]: String(epoch) } };
+  const wanted = name ? { ...bound, name } : bound;
   if (input.missingNetworks && input.missingNetworks.length > 0) {
     const names = input.missingNetworks.join(', ');
     return {

@@ -36,6 +36,7 @@ import type { Prober } from './prober.ts';
 import { sessionProbes } from './probe-spec.ts';
 import { probeVerdict } from './probe-verdict.ts';
 import type { ProbeVerdict } from './probe-verdict.ts';
+import type { BindingReader } from '../scheduler/bindings.ts';
 
 export interface SessionControllerDeps {
   agent: string;
@@ -61,6 +62,8 @@ export interface SessionControllerDeps {
   paths?: PathResolver;
   /** Runs the httpGet and tcpSocket probes and reads the engine's HEALTHCHECK verdict. */
   prober: Prober;
+  /** A fleet's bindings (README "Fleet"); absent for a single agent with no shared status. */
+  bindings?: BindingReader;
 }
 
 /** While a deleted Session's container is still there, look again this soon. */
@@ -146,7 +149,7 @@ export function createSessionReconciler(deps: SessionControllerDeps) {
     const log = context?.log ?? deps.logger.child({ controller: 'session', key });
     const previous = deps.statusStore.get(key);
     const now = deps.clock.now();
-    const { entry, desired: assigned, wantedHash, containers, imagePresent, imageId, envFiles, missingNetworks, refused } = await observe(deps, key);
+    const { entry, desired: assigned, ownership, wantedHash, containers, imagePresent, imageId, envFiles, missingNetworks, refused } = await observe(deps, key);
 
     if (entry?.problem && !entry.object) {
       // Invalid from the start: report it and touch nothing.
@@ -181,6 +184,7 @@ export function createSessionReconciler(deps: SessionControllerDeps) {
       ...(missingNetworks ? { missingNetworks } : {}),
       ...(unsupported.length > 0 ? { unsupported } : {}),
       ...(refused ? { refused } : {}),
+      ...(ownership ? { ownership } : {}),
       mayDeleteUndesired: deps.mayDeleteUndesired(),
       crashLoop: book,
       ...(probesBefore ? { probes: probesBefore } : {}),

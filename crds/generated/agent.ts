@@ -45,6 +45,10 @@ export interface AgentStatus {
    * The agent was started with --cordon (no new bindings).
    */
   unschedulable?: boolean;
+  /**
+   * The fleet this agent belongs to (README "Fleet"): agents with the same fleet share one store and one scheduler. Derived from the store (kubernetes namespace, directory, Git URL) unless --fleet names it; absent for a single agent with no shared status.
+   */
+  fleet?: string;
   activeSessions?: number;
   source?: AgentSource;
   conditions?: Condition[];

@@ -15,6 +15,7 @@ import type { KubeSessionObject, SessionApi } from './session-api.ts';
 import { KubeSessionStore } from './session-store.ts';
 import { KubeStatusStore } from '../../status/kube/status-store.ts';
 import type { Fence } from '../../../reconciler/fence.ts';
+import { KubeBindingStore } from '../../status/kube/binding-store.ts';
 
 export interface KubeAccessConfig {
   /** Kubeconfig file; undefined: the usual places (KUBECONFIG, ~/.kube/config, in-cluster). */
@@ -30,6 +31,8 @@ export interface OpenedKubeStore {
   kc: KubeConfig;
   store: KubeSessionStore;
   statusStore: KubeStatusStore;
+  /** A fleet's bindings: status.binding, written conditionally on resourceVersion. */
+  bindings: KubeBindingStore;
   finalizer: SessionFinalizer;
   events: EventRecorder;
   close(): Promise<void>;
@@ -72,6 +75,7 @@ export function openKubeStore(access: KubeAccessConfig, deps: { logger: Logger; 
     kc,
     store,
     statusStore,
+    bindings: new KubeBindingStore(api, store),
     finalizer: sessionFinalizer(api, deps.fence),
     events,
     close: async () => {

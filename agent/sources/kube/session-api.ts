@@ -24,6 +24,11 @@ export interface SessionApi {
   get(namespace: string, name: string): Promise<KubeSessionObject | undefined>;
   /** JSON merge patch of the status subresource. 'gone' when the object no longer exists. */
   patchStatus(namespace: string, name: string, patch: { status: Record<string, unknown> }): Promise<'ok' | 'gone'>;
+  /**
+   * JSON merge patch of the status subresource, only if the object is still at `resourceVersion`
+   * (the scheduler's bindings). 'conflict' when it changed since.
+   */
+  patchStatusIf(namespace: string, name: string, resourceVersion: string, status: Record<string, unknown>): Promise<'ok' | 'conflict' | 'gone'>;
   /** JSON Patch of the object (finalizers). 'conflict' when a `test` op failed. */
   patch(namespace: string, name: string, ops: JsonPatchOp[]): Promise<'ok' | 'conflict' | 'gone'>;
 }
@@ -72,6 +77,22 @@ export class KubeSessionApi implements SessionApi {
       return 'ok';
     } catch (error) {
       if (apiStatus(error) === 404) return 'gone';
+      throw error;
+    }
+  }
+
+  async patchStatusIf(namespace: string, name: string, resourceVersion: string, status: Record<string, unknown>): Promise<'ok' | 'conflict' | 'gone'> {
+    try {
+      // A resourceVersion in a merge patch is a precondition: the server answers 409 if it moved.
+      await this.api.patchNamespacedCustomObjectStatus(
+        { ...SESSION_RESOURCE, namespace, name, body: { metadata: { resourceVersion }, status } },
+        setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+      );
+      return 'ok';
+    } catch (error) {
+      const code = apiStatus(error);
+      if (code === 404) return 'gone';
+      if (code === 409) return 'conflict';
       throw error;
     }
   }

@@ -45,7 +45,9 @@ export class KubeSessionStore implements DesiredStore<Session> {
   private readonly entries = new Map<ObjectKey, DesiredEntry<Session>>();
   private readonly lastGood = new Map<ObjectKey, Session>();
   private readonly statuses = new Map<ObjectKey, SessionStatus>();
+  private readonly resourceVersions = new Map<ObjectKey, string>();
   private readonly listeners = new Set<ChangeListener>();
+  private readonly bindingListeners = new Set<ChangeListener>();
   private up: Up = { state: 'starting' };
   /** True once a list succeeded: before that, an empty store means "unknown", not "nothing". */
   private listed = false;
@@ -116,6 +118,17 @@ export class KubeSessionStore implements DesiredStore<Session> {
     return this.statuses;
   }
 
+  /** The resourceVersion of the object as of the last event: a scheduler's write is conditional on it. */
+  resourceVersion(key: ObjectKey): string | undefined {
+    return this.resourceVersions.get(key);
+  }
+
+  /** Called with the key of every Session whose status.binding changed (a status write is no spec change). */
+  onBindingChange(listener: ChangeListener): () => void {
+    this.bindingListeners.add(listener);
+    return () => this.bindingListeners.delete(listener);
+  }
+
   private async attempt(): Promise<void> {
     if (this.stopped) return;
     this.failedThisAttempt = false;
@@ -151,17 +164,24 @@ export class KubeSessionStore implements DesiredStore<Session> {
   private upsert(raw: KubeSessionObject): void {
     const key = keyOfRaw(raw);
     if (!key) return;
+    const before = this.statuses.get(key)?.binding;
     if (raw.status) this.statuses.set(key, raw.status);
     else this.statuses.delete(key);
+    if (raw.metadata?.resourceVersion) this.resourceVersions.set(key, raw.metadata.resourceVersion);
     this.set(key, toEntry(key, raw, this.lastGood));
+    const after = raw.status?.binding;
+    if (before?.agent !== after?.agent || before?.epoch !== after?.epoch) this.notifyAll(this.bindingListeners, key);
   }
 
   private remove(raw: KubeSessionObject): void {
     const key = keyOfRaw(raw);
     if (!key) return;
+    const bound = this.statuses.get(key)?.binding !== undefined;
     this.statuses.delete(key);
+    this.resourceVersions.delete(key);
     this.lastGood.delete(key);
     if (this.entries.delete(key)) this.notify(key);
+    if (bound) this.notifyAll(this.bindingListeners, key);
   }
 
   private set(key: ObjectKey, entry: DesiredEntry<Session>): void {
@@ -175,7 +195,11 @@ export class KubeSessionStore implements DesiredStore<Session> {
   }
 
   private notify(key: ObjectKey): void {
-    for (const listener of this.listeners) {
+    this.notifyAll(this.listeners, key);
+  }
+
+  private notifyAll(listeners: ReadonlySet<ChangeListener>, key: ObjectKey): void {
+    for (const listener of listeners) {
       try {
         listener(key);
       } catch (error) {

@@ -6,6 +6,8 @@
 // writer of a Session's status, so optimistic concurrency would only turn every concurrent spec
 // edit into a conflict to retry. Fields that disappeared are sent as null, which removes them.
 // A failed write stays pending and is retried with back-off; a Session deleted meanwhile is dropped.
+// status.binding and the Scheduled condition belong to the fleet's scheduler (agent/status/kube/
+// binding-store.ts): never sent from here, and the server's Scheduled condition is sent back as is.
 import type { Logger } from 'pino';
 import type { ObjectKey, SessionStatus } from '../../../crds/types.ts';
 import { splitKey } from '../../../crds/types.ts';
@@ -13,6 +15,10 @@ import type { Fence } from '../../../reconciler/fence.ts';
 import type { ManagedStatusStore } from '../../../reconciler/store.ts';
 import type { SessionApi } from '../../sources/kube/session-api.ts';
 import { BatchFence } from '../batch-fence.ts';
+import { SCHEDULED } from '../../../controllers/scheduler/bindings.ts';
+
+/** Status fields the agent never writes (the scheduler does). */
+const SCHEDULER_FIELDS: ReadonlySet<string> = new Set(['binding']);
 
 /** Where the server's copy of each status is read (the informer's latest objects). */
 export interface ServerStatusSource {
@@ -163,9 +169,13 @@ export class KubeStatusStore implements ManagedStatusStore<SessionStatus> {
   private async send(key: ObjectKey): Promise<void> {
     const status = this.local.get(key);
     if (!status) return;
-    const body: Record<string, unknown> = { ...status };
-    const previous = new Set([...(this.sentFields.get(key) ?? []), ...Object.keys(this.source.serverStatus(key) ?? {})]);
-    for (const field of previous) if (!(field in body)) body[field] = null;
+    const server = this.source.serverStatus(key);
+    const { binding: _binding, ...own } = status;
+    const body: Record<string, unknown> = { ...own };
+    const scheduled = server?.conditions?.find((c) => c.type === SCHEDULED);
+    if (status.conditions) body['conditions'] = [...status.conditions.filter((c) => c.type !== SCHEDULED), ...(scheduled ? [scheduled] : [])];
+    const previous = new Set([...(this.sentFields.get(key) ?? []), ...Object.keys(server ?? {})]);
+    for (const field of previous) if (!(field in body) && !SCHEDULER_FIELDS.has(field)) body[field] = null;
     const { namespace, name } = splitKey(key);
     if (!namespace) return;
     const result = await this.api.patchStatus(namespace, name, { status: body });
