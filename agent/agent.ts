@@ -28,7 +28,7 @@ import { openDesiredStore } from './sources/open-desired-store.ts';
 import { describeStoreSpec, gitCurrentDir } from './sources/store-spec.ts';
 import { openSwarmContext } from './leader/swarm/context.ts';
 import { waitForEngine } from './runtime/wait-for-engine.ts';
-import { refuseFleetFlagsAlone } from './fleet.ts';
+import { fleetId, refuseFleetFlagsAlone } from './fleet.ts';
 import { describeHostPolicy, resolveEngineSocket } from './policy-config.ts';
 import { startFleetScheduler } from './fleet-scheduler.ts';
 import type { FleetScheduler } from './fleet-scheduler.ts';
@@ -81,7 +81,7 @@ export async function startAgent(given: AgentConfig, deps: AgentDeps): Promise<R
   const storeDir = config.store.kind === 'yaml' ? config.store.dir : config.store.kind === 'git' ? gitCurrentDir(config.stateDir, config.store) : undefined;
   await writeFile(
     join(config.stateDir, STATE_FILES.agent),
-    `${JSON.stringify({ agentName: config.agentName, runtime: config.runtime, store: describeStoreSpec(config.store), storeDir, listen: `${config.listenHost}:${config.listenPort}`, redis: config.redis?.url }, null, 2)}\n`,
+    `${JSON.stringify({ agentName: config.agentName, runtime: config.runtime, store: describeStoreSpec(config.store), storeDir, listen: `${config.listenHost}:${config.listenPort}`, redis: config.redis?.url, fleet: fleetId(config) }, null, 2)}\n`,
   );
   // The Kubernetes store's status and finalizer writes are leader-only, and it opens before the election.
   const storeFence = new LateFence();

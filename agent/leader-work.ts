@@ -147,9 +147,7 @@ export function startLeaderWork(deps: LeaderWorkDeps, signal: AbortSignal): Lead
     adoption.begin(initialKeys);
     logger.info({ sessions: store.size(), containers: cache.size(), storeComplete: store.isComplete() }, 'start-up adoption begins');
     sessions.start();
-    // In a fleet the one scheduler judges liveness (agent/fleet-scheduler.ts): every agent's leader
-    // writing others' records Offline from its own, possibly older, copy would roll their beats back.
-    if (!deps.fleet) liveness.start();
+    liveness.start();
     for (const key of initialKeys) sessions.enqueue(key);
     let replicasSeen = [deps.identity];
     // In a fleet, the first beat waits until every key known at start was reconciled once: a
@@ -166,7 +164,10 @@ export function startLeaderWork(deps: LeaderWorkDeps, signal: AbortSignal): Lead
         // Other agents' beats arrive in the shared record store: re-read it before judging liveness.
         deps.agents
           .reload()
-          .then(() => (deps.fleet ? 0 : enqueueAgents(liveness, deps.agents)))
+          // The agents of this agent's own fleet are judged by the fleet's one scheduler
+          // (agent/fleet-scheduler.ts): each of them writing the others' records Offline from its
+          // own, possibly older, copy would roll their beats back.
+          .then(() => enqueueAgents(liveness, deps.agents, (record) => !deps.fleet || record.fleet !== deps.fleet.name))
           .catch((error: unknown) => logger.warn({ err: error }, 'reading agent records failed'));
         deps.replicas.seen().then(
           (seen) => (replicasSeen = seen),

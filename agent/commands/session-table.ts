@@ -30,7 +30,8 @@ export function formatSessions(sessions: readonly Session[], options: SessionTab
       s.metadata.name,
       s.status?.phase ?? 'Pending',
       ready,
-      s.status?.agent ?? s.spec.agent ?? '',
+      // A fleet's binding says where it runs (or will), before that agent wrote any status.
+      s.status?.binding?.agent ?? s.status?.agent ?? s.spec.agent ?? '',
       s.spec.image || '<not in store>',
       String(s.status?.restartCount ?? 0),
       formatAge(s.metadata.creationTimestamp, options.now),

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { writeFile } from 'node:fs/promises';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
-import { sessionYaml } from '../support/agent-process.ts';
+import { runCli, sessionYaml } from '../support/agent-process.ts';
 import { removeContainersByLabel, requireTestEngine, uniqueRunId } from '../support/docker.ts';
 import { FAST_FLEET_FLAGS, FleetOfAgents } from '../support/fleet.ts';
 import { runFleetScenario } from '../support/fleet-scenario.ts';
@@ -64,6 +64,16 @@ describe('fleet on a YAML store + Redis', () => {
       const bindings = await redis.hgetall(`dockerlet:fleet:${fleetName}:bindings`);
       expect(Object.keys(bindings).sort()).toEqual([...keys].sort());
       expect(Object.values(bindings).map((b) => (JSON.parse(b) as { agent: string }).agent)).not.toContain(report.victim);
+      // `dockerlet get sessions` from any agent's state dir shows each Session on the agent it is bound to.
+      const asked = fleet.worlds[0]!;
+      const shown = await runCli(['get', 'sessions', '--store', storeDir, '--state-dir', asked.stateDir, '--agent-name', asked.agentName]);
+      expect(shown.code, shown.stderr).toBe(0);
+      const rows = shown.stdout.split('\n').slice(1).filter(Boolean).map((line) => line.split(/\s+/));
+      expect(rows).toHaveLength(SESSIONS);
+      for (const [ns, name, phase, , agent] of rows) {
+        expect(JSON.parse(bindings[`${ns}/${name}`]!).agent, `${ns}/${name}`).toBe(agent);
+        expect(phase, `${ns}/${name}`).toBe('Running');
+      }
       console.log(`fleet redis ${size} agents: spread ${JSON.stringify([...report.spread])}, converged in ${report.convergedMs} ms, moved within ${report.movedWithinMs} ms, ${report.pollsAfterOnline} polls after return`);
     }, 240_000);
   }
