@@ -14,20 +14,20 @@ export interface Copy {
 }
 
 /**
- * Short enough for a test, long enough for two busy cores (event-loop stalls of several seconds
- * were seen at load 18): beat 500 ms, Offline after 5 s, moved after 3 s more; a scheduler lease
- * that a killed holder leaves within 10 s.
+ * Short enough for a test, long enough for two busy cores (event-loop stalls of 5-7 s were seen at
+ * load 20-27, and a stalled agent rightly looks Offline): beat 1 s, Offline after 10 s, moved after
+ * 3 s more; a scheduler lease that a killed holder leaves within 10 s, before that.
  */
 export const FAST_FLEET_FLAGS = [
-  '--heartbeat-interval', '500ms',
-  '--liveness-grace', '5s',
+  '--heartbeat-interval', '1s',
+  '--liveness-grace', '10s',
   '--reschedule-after', '3s',
   '--lease-duration', '10s',
   '--renew-deadline', '8s',
   '--retry-period', '1s',
 ] as const;
 export const FAST_RESCHEDULE_AFTER_MS = 3_000;
-export const FAST_LIVENESS_GRACE_MS = 5_000;
+export const FAST_LIVENESS_GRACE_MS = 10_000;
 
 export class FleetOfAgents {
   readonly worlds: AgentWorld[] = [];
