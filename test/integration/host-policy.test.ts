@@ -8,8 +8,6 @@ import { join } from 'node:path';
 import pino from 'pino';
 import { startAgent } from '../../agent/agent.ts';
 import type { RunningAgent } from '../../agent/agent.ts';
-import { STATE_FILES } from '../../agent/state-layout.ts';
-import { FileStatusStore } from '../../agent/status/file-status-store.ts';
 import type { SessionStatus } from '../../crds/types.ts';
 import { getCondition } from '../../reconciler/conditions.ts';
 import { dockerCli, requireTestEngine, TEST_DOCKER_SOCKET } from '../support/docker.ts';
@@ -30,14 +28,10 @@ describe('host policy on the real engine', () => {
     world = undefined;
   });
 
-  async function status(w: AgentWorld, key: string): Promise<SessionStatus | undefined> {
-    return (await FileStatusStore.readSnapshot<SessionStatus>(join(w.stateDir, STATE_FILES.sessions))).get(key);
-  }
-
   async function policyStall(w: AgentWorld, key: string): Promise<SessionStatus> {
     return eventually(
       async () => {
-        const s = await status(w, key);
+        const s = await w.sessionStatus(key);
         expect(getCondition(s?.conditions ?? [], 'Stalled')).toMatchObject({ status: 'True', reason: 'PolicyViolation' });
         return s as SessionStatus;
       },
