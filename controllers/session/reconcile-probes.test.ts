@@ -1,7 +1,8 @@
 // Probes above the runtime boundary: the real reconciler, Prober and ContainerCache over the fake
 // engine, a fake probe transport and a FakeClock (no sleeps). Ready follows readiness, a startup
 // probe gates the others, a failing liveness probe restarts the same container under the crash
-// back-off, and the engine's health_status events wake the Session.
+// back-off, and the engine's health_status events wake the Session. updateStrategy StartFirst, which
+// hands over on the new container's readiness, is here too: status stays Ready on the old one.
 import { beforeEach, describe, expect, it } from 'vitest';
 import { API_VERSION } from '../../crds/types.ts';
 import type { Session, SessionSpec, SessionStatus } from '../../crds/types.ts';
@@ -195,5 +196,75 @@ describe('probes', () => {
     await h.run();
     expect(h.prober.keys()).toEqual([]);
     expect(h.clock.pendingTimers()).toBe(0);
+  });
+});
+
+describe('updateStrategy StartFirst', () => {
+  let h: Harness;
+  beforeEach(() => {
+    h = harness();
+    h.runtime.addImage('busybox:2');
+  });
+
+  const spec = (image: string): Partial<SessionSpec> => ({ image, updateStrategy: { type: 'StartFirst' }, progressDeadlineSeconds: 30, ...HTTP_READINESS });
+
+  async function readyOn(image: string): Promise<string> {
+    h.probes.answer(8080, true);
+    h.store.set(session(spec(image)));
+    await h.run();
+    h.clock.advance(0);
+    await settle();
+    await h.run();
+    expect(ready(h.status())).toMatchObject({ status: 'True' });
+    return h.only().id;
+  }
+
+  it('keeps the old container serving and status Ready until the new one is Ready, then hands over', async () => {
+    const old = await readyOn('busybox:1');
+    h.probes.answer(8080, false);
+    h.store.set(session(spec('busybox:2'), 2));
+
+    await expect(h.run()).resolves.toMatchObject({ reason: 'Progressing' });
+    const all = h.runtime.allContainers();
+    expect(all.map((c) => c.name).sort()).toEqual(['dockerlet_default_web_host-a', 'dockerlet_default_web_host-a-next']);
+    expect(h.status()?.containerID).toBe(old);
+    expect(ready(h.status())).toMatchObject({ status: 'True' });
+    expect(getCondition(h.status()?.conditions, 'Reconciling')).toMatchObject({ status: 'True', reason: 'Progressing' });
+    // The new container is the one probed.
+    const fresh = all.find((c) => c.id !== old)!;
+    await pass(h, 5_000);
+    expect(h.probes.checks.at(-1)?.host).toBe(fresh.ipAddress);
+    await expect(h.run()).resolves.toMatchObject({ reason: 'Progressing' });
+    expect(ready(h.status())).toMatchObject({ status: 'True' });
+
+    h.probes.answer(8080, true);
+    await pass(h, 5_000);
+    await h.run();
+    expect(h.only()).toMatchObject({ id: fresh.id, name: 'dockerlet_default_web_host-a' });
+    expect(h.status()?.containerID).toBe(fresh.id);
+    expect(ready(h.status())).toMatchObject({ status: 'True' });
+    expect(getCondition(h.status()?.conditions, 'Reconciling')).toMatchObject({ status: 'False' });
+  });
+
+  it('past progressDeadlineSeconds: the new one goes, the old one serves, Stalled, and it is not tried again', async () => {
+    const old = await readyOn('busybox:1');
+    h.probes.answer(8080, false);
+    h.store.set(session(spec('busybox:2'), 2));
+    await h.run();
+    await pass(h, 31_000);
+    await expect(h.run()).resolves.toEqual({ stalled: 'ProgressDeadlineExceeded' });
+    expect(h.only().id).toBe(old);
+    expect(getCondition(h.status()?.conditions, 'Stalled')).toMatchObject({ status: 'True', reason: 'ProgressDeadlineExceeded' });
+    expect(ready(h.status())).toMatchObject({ status: 'True' });
+    // Seen (as a Deployment's observedGeneration after ProgressDeadlineExceeded), not rolled out.
+    expect(h.status()?.observedGeneration).toBe(2);
+
+    const creates = h.runtime.calls.create;
+    await expect(h.run()).resolves.toEqual({ stalled: 'ProgressDeadlineExceeded' });
+    expect(h.runtime.calls.create).toBe(creates);
+    // A change of the Session tries again.
+    h.store.set(session({ ...spec('busybox:2'), env: [{ name: 'TRY', value: '2' }] }, 3));
+    await expect(h.run()).resolves.toMatchObject({ reason: 'Progressing' });
+    expect(h.runtime.calls.create).toBe(creates + 1);
   });
 });
