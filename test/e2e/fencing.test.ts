@@ -19,11 +19,12 @@ import { expectNoEngineWriteAfterSuccessor, freezeWhileStopping, leaderAndStandb
 import { consistently, eventually } from '../support/eventually.ts';
 import { requireTestRedis, TEST_REDIS_URL } from '../support/redis.ts';
 
-// Short timings so the freeze outlasts the lease quickly; beats every 300 ms so the frozen leader
-// has agent-record writes due (and often pending) when it wakes.
-const LEASE_MS = 2_000;
+// Short timings so the freeze outlasts the lease quickly (4 s: with 2 s, one run of the Kubernetes
+// twin timed out at a load average of 27 on 2 cores); beats every 300 ms so the frozen leader has
+// agent-record writes due (and often pending) when it wakes.
+const LEASE_MS = 4_000;
 const RETRY_MS = 500;
-const TIMINGS = ['--lease-duration', `${LEASE_MS}ms`, '--renew-deadline', '1500ms', '--retry-period', `${RETRY_MS}ms`, '--heartbeat-interval', '300ms'];
+const TIMINGS = ['--lease-duration', `${LEASE_MS}ms`, '--renew-deadline', '3s', '--retry-period', `${RETRY_MS}ms`, '--heartbeat-interval', '300ms'];
 const sleeper = (tag: string) => ({ command: ['sleep', 'infinity'], env: [{ name: 'TAG', value: tag }] });
 
 const replicaSet = new AgentReplicas();
@@ -62,13 +63,14 @@ describe('fencing with the redis backend', () => {
       const s0Before = await world.runningContainer('default/s0');
       const s1Id = await world.runningContainer('default/s1');
       await world.runningContainer('default/s2');
-      const oldToken = readLedger(ledger).find((e) => e.event === 'start' && e.holder === oldId)!.token;
+      const oldToken = readLedger(ledger).filter((e) => e.event === 'start' && e.holder === oldId).at(-1)!.token;
 
       // Frozen in the middle of a reconcile: s1's stop is sent (the engine takes --stop-timeout, 2 s,
       // to answer: sleep ignores SIGTERM), so the final status of that reconcile is still to be
       // written; beats are due too, and the changes written below wait in its store watcher.
       await world.writeSession({ name: 's1', spec: { ...sleeper('v1'), state: 'Stopped' } });
       const frozenAt = await freezeWhileStopping(old, s1Id);
+      const frozen = { old, oldId, oldToken, ledger, frozenAt };
       await world.writeSession({ name: 's0', spec: sleeper('v2') });
       await world.writeSession({ name: 's3', spec: sleeper('v1') });
       await world.removeFile('default-s2.yaml');
@@ -93,10 +95,10 @@ describe('fencing with the redis backend', () => {
       );
 
       // Resumed: it finds its lease gone and steps down, with whatever it had in flight or due.
-      const resumedAt = await resumeUntilStepDown(old, ledger, oldId);
+      const resumedAt = await resumeUntilStepDown(frozen);
 
       // Engine: the successor wrote (s0: remove, create, start; s3: create, start; s2: remove), the old leader nothing.
-      expectNoEngineWriteAfterSuccessor(old, next, frozenAt, 4);
+      expectNoEngineWriteAfterSuccessor(frozen, next, 4);
 
       // Status: in each write log, no batch of the old leader landed after the successor's first.
       const sessionLog = await readWriteLog(redis, REDIS_KEYS.sessions(world.agentName));
@@ -106,10 +108,9 @@ describe('fencing with the redis backend', () => {
         const first = landed(log, nextId)[0];
         expect(first, `${what}: the successor wrote`).toBeDefined();
         expect(first!.token).toBe(takeover.token);
-        const late = landed(log, oldId).filter((e) => streamOrder(e.id, first!.id) > 0);
+        // (Should the old replica lead again later, under a new token, its batches are legitimate.)
+        const late = landed(log, oldId).filter((e) => e.token <= oldToken && streamOrder(e.id, first!.id) > 0);
         expect(late, `${what}: old leader's batches after the successor's first`).toEqual([]);
-        // Every batch the old leader got through was under its own token, before the takeover.
-        for (const e of landed(log, oldId)) expect(e.token).toBe(oldToken);
         refusals.push(`${what}: ${log.filter((e) => e.writer === oldId && e.result === 'fenced').length} refused in Redis`);
       }
       const localRefusals = old.process.logs.filter((line) => line.includes('not sent')).length;
@@ -126,12 +127,14 @@ describe('fencing with the file backend', () => {
     const ledger = join(world.root, 'ledger.jsonl');
     for (const name of ['s0', 's1']) await world.writeSession({ name, spec: sleeper('v1') });
     const replicas = await startRecordedReplicas(replicaSet, world, 2, ['--leader-election', 'file', '--leader-ledger', ledger, ...TIMINGS], recorders);
-    const { old, next, nextId } = await leaderAndStandby(replicaSet, replicas);
+    const { old, next, oldId, nextId } = await leaderAndStandby(replicaSet, replicas);
     const s0Before = await world.runningContainer('default/s0');
     const s1Id = await world.runningContainer('default/s1');
 
     await world.writeSession({ name: 's1', spec: { ...sleeper('v1'), state: 'Stopped' } });
+    const oldToken = readLedger(ledger).filter((e) => e.event === 'start' && e.holder === oldId).at(-1)!.token;
     const frozenAt = await freezeWhileStopping(old, s1Id);
+    const frozen = { old, oldId, oldToken, ledger, frozenAt };
     await world.writeSession({ name: 's0', spec: sleeper('v2') });
     await world.writeSession({ name: 's3', spec: sleeper('v1') });
     await consistently(() => expect(readLedger(ledger).some((e) => e.event === 'start' && e.holder === nextId)).toBe(false), {
@@ -151,6 +154,6 @@ describe('fencing with the file backend', () => {
       { timeoutMs: 30_000, message: 'the successor converged the changes' },
     );
     // s0: remove, create, start; s3: create, start.
-    expectNoEngineWriteAfterSuccessor(old, next, frozenAt, 4);
+    expectNoEngineWriteAfterSuccessor(frozen, next, 4);
   });
 });

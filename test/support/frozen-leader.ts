@@ -29,16 +29,35 @@ export async function startRecordedReplicas(replicas: AgentReplicas, world: Agen
 }
 
 /**
- * The engine half of the proof: the successor wrote after the freeze, and the old leader sent
- * nothing from the freeze on (so nothing after the successor's first write). Returns that first write.
+ * Engine writes of `old` from `from` on that belong to its deposed term: under load the old replica
+ * may later lead again, legitimately, under a new token (the ledger says when); its writes from then
+ * on are not the deposed leader's.
  */
-export function expectNoEngineWriteAfterSuccessor(old: RecordedReplica, next: RecordedReplica, frozenAt: number, atLeast: number): EngineRequest {
-  const successorWrites = next.recorder.writesSince(frozenAt);
+export function deposedWrites(old: RecordedReplica, ledger: string, oldId: string, oldToken: number, from: number): EngineRequest[] {
+  const again = readLedger(ledger).find((e) => e.event === 'start' && e.holder === oldId && e.token > oldToken);
+  return old.recorder.writesSince(from).filter((w) => again === undefined || w.at < again.at.getTime());
+}
+
+/**
+ * The engine half of the proof: the successor wrote after the freeze, and the old leader sent
+ * nothing under its deposed term from the freeze on (so nothing after the successor's first write).
+ */
+export function expectNoEngineWriteAfterSuccessor(frozen: FrozenTerm, next: RecordedReplica, atLeast: number): EngineRequest {
+  const successorWrites = next.recorder.writesSince(frozen.frozenAt);
   expect(successorWrites.length, 'engine writes of the successor').toBeGreaterThanOrEqual(atLeast);
   const first = successorWrites[0]!;
-  expect(old.recorder.writesSince(first.at), 'engine writes of the old leader after the successor\u2019s first').toEqual([]);
-  expect(old.recorder.writesSince(frozenAt), 'engine writes of the old leader after its freeze').toEqual([]);
+  expect(deposedWrites(frozen.old, frozen.ledger, frozen.oldId, frozen.oldToken, first.at), 'engine writes of the old leader after the successor\u2019s first').toEqual([]);
+  expect(deposedWrites(frozen.old, frozen.ledger, frozen.oldId, frozen.oldToken, frozen.frozenAt), 'engine writes of the old leader after its freeze').toEqual([]);
   return first;
+}
+
+/** The term that was frozen: who, under which token, recorded where, frozen when. */
+export interface FrozenTerm {
+  old: RecordedReplica;
+  oldId: string;
+  oldToken: number;
+  ledger: string;
+  frozenAt: number;
 }
 
 /** The replica that leads now and the other one, with their identities. */
@@ -55,7 +74,9 @@ export async function leaderAndStandby(replicas: AgentReplicas, started: Recorde
  * to be written. Returns when it froze.
  */
 export async function freezeWhileStopping(old: RecordedReplica, containerId: string): Promise<number> {
-  await eventually(() => expect(old.recorder.writes.some((w) => w.path.startsWith(`/containers/${containerId}/stop`))).toBe(true));
+  await eventually(() => expect(old.recorder.writes.some((w) => w.path.startsWith(`/containers/${containerId}/stop`))).toBe(true), {
+    message: `the leader sent the stop of ${containerId}`,
+  });
   old.process.freeze(true);
   return Date.now();
 }
@@ -76,13 +97,14 @@ export function ledgerStart(ledger: string, holder: string, timeoutMs = 20_000):
  * Resumes `old`, waits until it recorded the end of its term, then watches 3 s for anything late
  * (a retried flush, a queued engine call) before the records are judged. Returns when it resumed.
  */
-export async function resumeUntilStepDown(old: RecordedReplica, ledger: string, oldId: string): Promise<number> {
+export async function resumeUntilStepDown(frozen: FrozenTerm): Promise<number> {
+  const { old, ledger, oldId } = frozen;
   old.process.freeze(false);
   const resumedAt = Date.now();
   await eventually(() => expect(readLedger(ledger).some((e) => e.event === 'end' && e.holder === oldId)).toBe(true), {
     timeoutMs: 10_000,
     message: 'the old leader recorded the end of its term',
   });
-  await consistently(() => expect(old.recorder.writesSince(resumedAt)).toEqual([]), { durationMs: 3_000, message: 'no engine write from the resumed leader' });
+  await consistently(() => expect(deposedWrites(old, ledger, oldId, frozen.oldToken, resumedAt)).toEqual([]), { durationMs: 3_000, message: 'no engine write from the resumed leader' });
   return resumedAt;
 }
