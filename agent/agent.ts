@@ -28,7 +28,8 @@ import { openDesiredStore } from './sources/open-desired-store.ts';
 import { describeStoreSpec, gitCurrentDir } from './sources/store-spec.ts';
 import { openSwarmContext } from './leader/swarm/context.ts';
 import { waitForEngine } from './runtime/wait-for-engine.ts';
-import { fleetId, refuseFleetFlagsAlone } from './fleet.ts';
+import { fleetId, refuseFleetFlagsAlone, refuseUnsharedFleet } from './fleet.ts';
+import { usesKubernetes } from './kube/kube-client.ts';
 import { describeHostPolicy, resolveEngineSocket } from './policy-config.ts';
 import { startFleetScheduler } from './fleet-scheduler.ts';
 import type { FleetScheduler } from './fleet-scheduler.ts';
@@ -98,6 +99,8 @@ export async function startAgent(given: AgentConfig, deps: AgentDeps): Promise<R
   storeFence.bind(backends.fence);
   const fleet = backends.fleet;
   await Promise.all([backends.sessions.load(), backends.agents.load()]);
+  // Agent records in --state-dir (no Redis, no Kubernetes): another agent beating there shares the store without sharing status.
+  if (!usesKubernetes(config)) refuseUnsharedFleet(config, backends.agents.list(), clock.now());
   const metrics = createReconcilerMetrics(registry);
   registerAgentMetrics(registry, { store: backends.agents, clock, gracePeriodMs: config.livenessGraceMs });
   registerSessionMetrics(registry, backends.sessions);

@@ -6,6 +6,8 @@
 import { createHash } from 'node:crypto';
 import type { AgentConfig } from './config.ts';
 import { describeStoreSpec } from './sources/store-spec.ts';
+import type { AgentStatus } from '../crds/types.ts';
+import { heartbeatAgeMs } from '../controllers/agent/record.ts';
 import { StartupError } from './startup-error.ts';
 
 export const FLEET_KINDS = ['solo', 'kubernetes', 'redis'] as const;
@@ -72,4 +74,25 @@ export function schedulerLeaseNamespace(config: Pick<AgentConfig, 'leaderElectio
   const leases = config.kubeLease?.namespace ?? 'dockerlet-system';
   if (config.leaderElection === 'kubernetes') return leases;
   return config.sessionNamespace ?? leases;
+}
+
+/**
+ * Throws StartupError when an agent with no shared status finds another agent beating in its own
+ * --state-dir: two agents on one store, each running every unpinned Session (each Session twice).
+ * What can be seen honestly is a fresh record of another name in the same agent records file;
+ * agents with separate state dirs and no shared status cannot see each other at all.
+ */
+export function refuseUnsharedFleet(
+  config: Pick<AgentConfig, 'store' | 'redis' | 'agentName' | 'livenessGraceMs' | 'stateDir'>,
+  records: ReadonlyMap<string, AgentStatus>,
+  now: number,
+): void {
+  if (fleetKind(config) !== 'solo') return;
+  const others = [...records].filter(([name, record]) => name !== config.agentName && heartbeatAgeMs(record, now) <= config.livenessGraceMs).map(([name]) => name);
+  if (others.length === 0) return;
+  throw new StartupError(
+    `agent ${others.join(', ')} beat in ${config.stateDir} within the last ${Math.round(config.livenessGraceMs / 1000)}s: two agents on one store ` +
+      `without shared status would each run every Session not pinned with spec.agent. For a fleet give every agent --redis <url> ` +
+      `(same Redis, same store) or use --store kubernetes; for one agent only, stop the other or give this one its own --state-dir`,
+  );
 }
