@@ -10,7 +10,11 @@ import { runFailover } from './failover.ts';
 import { FAILOVER_HELP, failoverOptions } from './failover-options.ts';
 import { requireRedis } from './failover-redis.ts';
 import { formatFailover } from './failover-report.ts';
+import { runFleetBench } from './fleet-bench.ts';
+import { FLEET_HELP, fleetBenchOptions } from './fleet-bench-options.ts';
+import { fleetViolations, formatFleetBench } from './fleet-bench-report.ts';
 import { describeMachine } from './machine.ts';
+import { runSchedulerPass, SCHEDULER_PASS_HELP } from './scheduler-pass.ts';
 import { isSuiteScenario, runSuite, SUITE_HELP } from './suite.ts';
 import { SUITE_SCENARIOS } from './suite-options.ts';
 
@@ -18,6 +22,10 @@ const USAGE = `Usage: bash hack/bench <scenario> [options]
 
 Scenarios:
 ${FAILOVER_HELP}
+
+${FLEET_HELP}
+
+${SCHEDULER_PASS_HELP}
 
 ${SUITE_HELP}`;
 
@@ -34,7 +42,29 @@ async function main(argv: string[]): Promise<number> {
   }
   if (isSuiteScenario(scenario)) return runSuite(scenario, rest);
   if (scenario === 'failover') return failover(rest);
-  throw new UsageError(`unknown scenario "${scenario}" (known: failover, ${SUITE_SCENARIOS.join(', ')})`);
+  if (scenario === 'fleet') return fleet(rest);
+  if (scenario === 'scheduler-pass') return runSchedulerPass(rest);
+  throw new UsageError(`unknown scenario "${scenario}" (known: failover, fleet, scheduler-pass, ${SUITE_SCENARIOS.join(', ')})`);
+}
+
+async function fleet(args: string[]): Promise<number> {
+  const { options, help } = fleetBenchOptions(args);
+  if (help) {
+    process.stdout.write(`Usage: bash hack/bench fleet [options]\n\n${FLEET_HELP}\n`);
+    return 0;
+  }
+  installSignalCleanup();
+  const docker = engineClient();
+  await requireEngineAndImage(docker);
+  const report = await runFleetBench(docker, options, await describeMachine(docker));
+  process.stdout.write(formatFleetBench(report));
+  if (options.json) {
+    await writeFile(options.json, `${JSON.stringify(report, null, 2)}\n`);
+    process.stderr.write(`bench: JSON report written to ${options.json}\n`);
+  }
+  const violations = fleetViolations(report);
+  for (const violation of violations) process.stderr.write(`bench: GOAL MISSED: ${violation}\n`);
+  return violations.length === 0 ? 0 : 1;
 }
 
 async function failover(args: string[]): Promise<number> {

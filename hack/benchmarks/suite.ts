@@ -3,7 +3,7 @@
 // and resync share one fleet of N running Sessions per size; footprint has its own), judges every
 // target, prints the Markdown and, with --out-dir (default docs for `all`), writes
 // benchmarks.md, benchmarks.json and benchmarks-converge.png there.
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import type Docker from 'dockerode';
@@ -16,6 +16,7 @@ import { runDrift } from './drift.ts';
 import { engineClient, requireEngineAndImage } from './engine.ts';
 import { Fleet } from './fleet.ts';
 import type { FleetOptions } from './fleet.ts';
+import { FLEET_SECTION_MARKER } from './fleet-bench-report.ts';
 import { runFootprint } from './footprint.ts';
 import { describeMachine } from './machine.ts';
 import { plotConverge } from './plot.ts';
@@ -110,6 +111,13 @@ async function footprint(docker: Docker, options: SuiteOptions, report: Omit<Sui
   }
 }
 
+/** The fleet scenario's section (its own run, `bash hack/bench fleet`), which `all` does not measure. */
+async function keptFleetSection(path: string): Promise<string> {
+  const old = await readFile(path, 'utf8').catch(() => '');
+  const at = old.indexOf(FLEET_SECTION_MARKER);
+  return at < 0 ? '' : `\n${old.slice(at)}`;
+}
+
 async function writeOutputs(report: SuiteReport, options: SuiteOptions): Promise<string> {
   const outDir = options.outDir;
   if (outDir) {
@@ -123,7 +131,7 @@ async function writeOutputs(report: SuiteReport, options: SuiteOptions): Promise
   const markdown = formatSuite(report);
   const json = `${JSON.stringify(report, null, 2)}\n`;
   if (outDir) {
-    await writeFile(join(outDir, 'benchmarks.md'), markdown);
+    await writeFile(join(outDir, 'benchmarks.md'), markdown + (await keptFleetSection(join(outDir, 'benchmarks.md'))));
     await writeFile(join(outDir, 'benchmarks.json'), json);
     log(`report written to ${join(outDir, 'benchmarks.md')} and benchmarks.json${report.plot ? ` and ${report.plot}` : ''}`);
   }

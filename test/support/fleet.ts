@@ -69,13 +69,13 @@ export class FleetOfAgents {
   }
 }
 
-/** Every managed container of `namespace` on the engine, by Session key. */
-export async function copiesByKey(namespace: string): Promise<Map<string, Copy[]>> {
+/** Every managed container of `namespace` on the engine (or the one on `engine.socket`), by Session key. */
+export async function copiesByKey(namespace: string, engine: { socket?: string; timeoutMs?: number } = {}): Promise<Map<string, Copy[]>> {
   const out = await dockerCli([
     'ps', '--all', '--no-trunc',
     '--filter', `label=dockerlet.dev/namespace=${namespace}`,
     '--format', '{{.Label "dockerlet.dev/namespace"}}/{{.Label "dockerlet.dev/name"}} {{.Label "dockerlet.dev/agent"}} {{.ID}} {{.State}} {{.Label "dockerlet.dev/epoch"}}',
-  ]);
+  ], engine);
   const copies = new Map<string, Copy[]>();
   for (const line of out.split('\n').filter(Boolean)) {
     const [key, agent, id, state, epoch] = line.split(' ');
@@ -85,7 +85,7 @@ export async function copiesByKey(namespace: string): Promise<Map<string, Copy[]
   return copies;
 }
 
-export function running(copies: readonly Copy[] | undefined): Copy[] {
+export function running<C extends Copy>(copies: readonly C[] | undefined): C[] {
   return (copies ?? []).filter((c) => c.state === 'running');
 }
 
