@@ -58,8 +58,10 @@ Options (fleet):
   --agent-log-level <l>   the agents' --log-level (default warn)
   --agent-log-dir <dir>   keep each agent's whole output as <dir>/<agent-name>.log
 
-Example (the issue's size; about 15 min on 2 idle cores):
-  bash hack/bench fleet --agents 10 --sessions 100 --json /tmp/fleet.json`;
+The issue's size, 10 × 100, needs an engine whose default bridge takes 1,000 more containers (a
+Linux bridge has 1,024 ports); on 2 busy cores, lengthen --liveness-grace so starved beats are not
+taken for a dead agent. Measured (docs/benchmarks.md):
+  bash hack/bench fleet --agents 10 --sessions 30 --heartbeat-interval 2s --liveness-grace 15s --reschedule-after 5s`;
 
 export function fleetBenchOptions(args: string[]): { options: FleetBenchOptions; help: boolean } {
   const { values, positionals } = parseArgs({
