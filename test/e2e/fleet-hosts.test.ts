@@ -11,7 +11,6 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { CustomObjectsApi } from '@kubernetes/client-node';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { REPO } from '../support/agent-process.ts';
 import { dockerCli, TEST_IMAGE } from '../support/docker.ts';
@@ -21,12 +20,12 @@ import type { Copy } from '../support/fleet.ts';
 import { simulatedHosts } from '../support/hosts.ts';
 import type { SimulatedHost } from '../support/hosts.ts';
 import { installCrds, requireTestKube, TEST_KUBECONFIG } from '../support/kube.ts';
-import { KubeWorld, statusOf } from '../support/kube-world.ts';
+import { deleteAgentRecords, kubeOnlineSince } from '../support/kube-agents.ts';
+import { KubeWorld } from '../support/kube-world.ts';
 import { kubectl, requireTestKubectl } from '../support/kubectl.ts';
 
 const run = promisify(execFile);
 const SESSIONS = 30;
-const AGENTS = { group: 'dockerlet.dev', version: 'v1alpha1', plural: 'agents' } as const;
 const HOSTS_RUN = '/run/dockerlet-test';
 
 /** Every copy of the namespace's Sessions on the engines that answer; a host that does not is left out. */
@@ -95,13 +94,8 @@ describe('fleet on simulated hosts', () => {
   });
 
   afterEach(async () => {
-    const custom = kc.makeApiClient(CustomObjectsApi);
     await fleet?.cleanup();
-    for (const name of fleet?.names() ?? []) {
-      await custom.deleteClusterCustomObject({ ...AGENTS, name }).catch((error: unknown) => {
-        if (statusOf(error) !== 404) throw error;
-      });
-    }
+    await deleteAgentRecords(kc, fleet?.names() ?? []);
     fleet = undefined;
     // Later tests need every host: one stopped by a failed run comes back here.
     if (hostStopped) await restoreHosts();
@@ -126,16 +120,7 @@ describe('fleet on simulated hosts', () => {
     ]);
     fleet.worlds.forEach((w, i) => hostOf.set(w.agentName, hosts[i]!));
     const agents = fleet.names();
-    const custom = kc.makeApiClient(CustomObjectsApi);
-    const onlineSince = async (agent: string, sinceMs: number): Promise<boolean> => {
-      try {
-        const record = (await custom.getClusterCustomObject({ ...AGENTS, name: agent })) as { status?: { state?: string; lastHeartbeatTime?: string } };
-        return record.status?.state === 'Online' && Date.parse(record.status.lastHeartbeatTime ?? '') > sinceMs;
-      } catch (error) {
-        if (statusOf(error) === 404) return false;
-        throw error;
-      }
-    };
+    const onlineSince = kubeOnlineSince(kc);
     const startedAt = Date.now();
     await fleet.startAll();
     await eventually(async () => {

@@ -2,16 +2,15 @@
 // names and state directories on the one engine, all watching one namespace; bindings in Session
 // status, each written conditionally on resourceVersion; kill -9 and return (fleet-scenario.ts).
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { CustomObjectsApi } from '@kubernetes/client-node';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { removeContainersByLabel, requireTestEngine } from '../support/docker.ts';
 import { FAST_FLEET_FLAGS, FleetOfAgents } from '../support/fleet.ts';
 import { runFleetScenario } from '../support/fleet-scenario.ts';
 import { installCrds, requireTestKube, TEST_KUBECONFIG } from '../support/kube.ts';
-import { KubeWorld, statusOf } from '../support/kube-world.ts';
+import { deleteAgentRecords, kubeOnlineSince } from '../support/kube-agents.ts';
+import { KubeWorld } from '../support/kube-world.ts';
 
 const SESSIONS = 20;
-const AGENTS = { group: 'dockerlet.dev', version: 'v1alpha1', plural: 'agents' } as const;
 
 describe('fleet on Kubernetes', () => {
   let kc: KubeConfig;
@@ -26,13 +25,8 @@ describe('fleet on Kubernetes', () => {
   });
 
   afterEach(async () => {
-    const custom = kc.makeApiClient(CustomObjectsApi);
     await fleet?.cleanup();
-    for (const name of fleet?.names() ?? []) {
-      await custom.deleteClusterCustomObject({ ...AGENTS, name }).catch((error: unknown) => {
-        if (statusOf(error) !== 404) throw error;
-      });
-    }
+    await deleteAgentRecords(kc, fleet?.names() ?? []);
     fleet = undefined;
     if (kube) await removeContainersByLabel(`dockerlet.dev/namespace=${kube.namespace}`);
     await kube?.cleanup();
@@ -41,7 +35,6 @@ describe('fleet on Kubernetes', () => {
   for (const size of [2, 3]) {
     it(`${size} agents: ${SESSIONS} Sessions run once each, spread; a killed agent's move within reschedule-after + 10 s; back, its stale copies go`, async () => {
       const world = kube!;
-      const custom = kc.makeApiClient(CustomObjectsApi);
       fleet = await FleetOfAgents.create(size, () => ['--store', 'kubernetes', '--kubeconfig', TEST_KUBECONFIG, '--namespace', world.namespace, ...FAST_FLEET_FLAGS]);
       const names = Array.from({ length: SESSIONS }, (_, i) => `s${String(i).padStart(2, '0')}`);
       const keys = names.map((n) => `${world.namespace}/${n}`);
@@ -52,15 +45,7 @@ describe('fleet on Kubernetes', () => {
         createSessions: async () => {
           for (const name of names) await world.createSession(name);
         },
-        onlineSince: async (agent, sinceMs) => {
-          try {
-            const record = (await custom.getClusterCustomObject({ ...AGENTS, name: agent })) as { status?: { state?: string; lastHeartbeatTime?: string } };
-            return record.status?.state === 'Online' && Date.parse(record.status.lastHeartbeatTime ?? '') > sinceMs;
-          } catch (error) {
-            if (statusOf(error) === 404) return false;
-            throw error;
-          }
-        },
+        onlineSince: kubeOnlineSince(kc),
       });
       // Each Session's status names the agent that runs it, with the epoch its container carries.
       const sessions = await world.listSessions();
