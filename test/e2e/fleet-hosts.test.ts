@@ -183,13 +183,15 @@ describe('fleet on simulated hosts', () => {
     let polling = true;
     const poller = (async () => {
       while (polling) {
+        // The phase when the poll starts: a poll begun before the agent was back may still see its stale copies.
+        const phase = now.phase;
         const { copies } = await copiesOnHosts(hosts, namespace);
         polls += 1;
         for (const [key, list] of copies) {
           const twice = running(list);
           if (twice.length < 2) continue;
-          const what = `${now.phase}: ${key} on ${twice.map((c) => `${c.host}@${c.epoch}`).join(', ')}`;
-          if (now.phase === 'engine back') whileEngineBack.push(what);
+          const what = `${phase}: ${key} on ${twice.map((c) => `${c.host}@${c.epoch}`).join(', ')}`;
+          if (phase === 'engine back') whileEngineBack.push(what);
           else duplicates.push(what);
         }
         await new Promise((resolve) => setTimeout(resolve, 200));
