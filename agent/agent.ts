@@ -196,6 +196,7 @@ export async function startAgent(given: AgentConfig, deps: AgentDeps): Promise<R
           agents: backends.agents,
           fleet,
           ...(opened.events ? { events: opened.events } : {}),
+          mayWriteRecords: () => backends.elector.isLeader(),
         },
         lifetime.signal,
       )

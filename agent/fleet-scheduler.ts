@@ -34,6 +34,11 @@ export interface FleetSchedulerDeps {
   agents: ManagedStatusStore<AgentStatus>;
   fleet: FleetBackends;
   events?: EventRecorder;
+  /**
+   * Whether this process may write agent records now: it leads its own agent's replicas (the
+   * record store is fenced by that lease). The fleet's liveness judge writes only then.
+   */
+  mayWriteRecords: () => boolean;
 }
 
 export interface FleetScheduler {
@@ -92,7 +97,11 @@ async function lead(deps: FleetSchedulerDeps, logger: Logger, signal: AbortSigna
   });
   const controller = new Controller({
     name: SCHEDULER_ELECTION,
-    reconcile: (_key, reconcileSignal) => schedule(reconcileSignal),
+    // Every pass also hands the fleet's agents to the liveness judge (the queue folds repeats).
+    reconcile: (_key, reconcileSignal) => {
+      judgeLiveness();
+      return schedule(reconcileSignal);
+    },
     workers: 1,
     reconcileTimeoutMs: config.reconcileTimeoutMs,
     metrics: deps.reconcilerMetrics,
@@ -102,10 +111,10 @@ async function lead(deps: FleetSchedulerDeps, logger: Logger, signal: AbortSigna
   // The fleet's one liveness judge: marks its agents Offline when their beats stop (only beats write Online).
   const liveness = createLivenessController({ store: deps.agents, clock, logger, gracePeriodMs: config.livenessGraceMs, startedAt: clock.now(), metrics: deps.reconcilerMetrics });
   const ours = (record: AgentStatus): boolean => record.fleet === deps.fleet.name;
-  const enqueue = (): void => {
-    controller.enqueue(FLEET_KEY);
-    enqueueAgents(liveness, deps.agents, ours);
+  const judgeLiveness = (): void => {
+    if (deps.mayWriteRecords()) enqueueAgents(liveness, deps.agents, ours);
   };
+  const enqueue = (): void => controller.enqueue(FLEET_KEY);
   const reread = async (): Promise<void> => {
     await Promise.all([deps.agents.reload(), deps.fleet.bindings.reload()]).catch((error: unknown) => logger.warn({ err: error }, 'reading agent records or bindings failed'));
   };

@@ -64,7 +64,7 @@ describe('deploy/swarm/stack.yml on the single-node swarm', () => {
     );
     leader = await eventually(
       async () => {
-        const gauges = await Promise.all(agents.map(async (task) => metricValue(await agentHttp(task.containerId, '/metrics'), LEADER_GAUGE)));
+        const gauges = await Promise.all(agents.map(async (task) => metricValue(await agentHttp(task.containerId, '/metrics'), LEADER_GAUGE, { name: agentName })));
         expect([...gauges].sort()).toEqual([0, 0, 1]);
         return agents[gauges.indexOf(1)]!;
       },
