@@ -30,3 +30,12 @@ export function choiceOrAll<T extends string>(flag: string, value: string | unde
   if ((choices as readonly string[]).includes(value)) return [value as T];
   throw new UsageError(`${flag} must be one of ${choices.join(', ')} or all, got "${value}"`);
 }
+
+const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal'] as const;
+
+/** --agent-log-level: one of the agent's log levels, warn when not given. */
+export function agentLogLevel(value: string | undefined): string {
+  const level = value ?? 'warn';
+  if (!(LOG_LEVELS as readonly string[]).includes(level)) throw new UsageError(`--agent-log-level must be one of ${LOG_LEVELS.join(', ')}`);
+  return level;
+}

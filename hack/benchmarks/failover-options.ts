@@ -4,7 +4,7 @@ import { parseArgs } from 'node:util';
 import { DEFAULT_LEASE_TIMINGS } from '../../reconciler/leader.ts';
 import type { LeaseTimings } from '../../reconciler/leader.ts';
 import { validateLeaseTimings } from '../../reconciler/leader-timing.ts';
-import { choiceOrAll, duration, positiveInt, UsageError } from './args.ts';
+import { agentLogLevel, choiceOrAll, duration, positiveInt, UsageError } from './args.ts';
 
 export const BACKENDS = ['redis', 'file'] as const;
 export type Backend = (typeof BACKENDS)[number];
@@ -26,7 +26,6 @@ export interface FailoverOptions {
 }
 
 export const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6390';
-const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal'];
 
 export const FAILOVER_HELP = `  failover   3 replicas of one agent (same name, store and state dir) with leader election;
              each round kills the leader and times the takeover by a survivor and the first
@@ -76,8 +75,7 @@ export function failoverOptions(args: string[]): { options: FailoverOptions; jso
     },
   });
   if (positionals.length > 0) throw new UsageError(`unexpected argument: ${positionals.join(' ')}`);
-  const logLevel = values['agent-log-level'] ?? 'warn';
-  if (!LOG_LEVELS.includes(logLevel)) throw new UsageError(`--agent-log-level must be one of ${LOG_LEVELS.join(', ')}`);
+  const logLevel = agentLogLevel(values['agent-log-level']);
   const timings = {
     leaseDurationMs: duration('--lease-duration', values['lease-duration'], DEFAULT_LEASE_TIMINGS.leaseDurationMs),
     renewDeadlineMs: duration('--renew-deadline', values['renew-deadline'], DEFAULT_LEASE_TIMINGS.renewDeadlineMs),

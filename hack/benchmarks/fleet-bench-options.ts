@@ -3,7 +3,7 @@
 // agent's own parser, since they are passed on to the agents as text.
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { duration, positiveInt, UsageError } from './args.ts';
+import { agentLogLevel, duration, positiveInt, UsageError } from './args.ts';
 
 export const FLEET_FLOORS = ['engine', 'agent', 'none'] as const;
 export type FleetFloor = (typeof FLEET_FLOORS)[number];
@@ -30,7 +30,6 @@ export interface FleetBenchOptions {
 }
 
 const TEST_STATE = process.env['DOCKERLET_TEST_STATE'] ?? '/tmp/dockerlet-test-env';
-const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal'];
 
 export const FLEET_HELP = `  fleet      N agent processes (distinct --agent-name, one engine) on one kube-apiserver, one fleet:
              kubectl apply of N × M Sessions → all Running (status, as kubectl shows it; the
@@ -87,8 +86,7 @@ export function fleetBenchOptions(args: string[]): { options: FleetBenchOptions;
   if (positionals.length > 0) throw new UsageError(`unexpected argument: ${positionals.join(' ')}`);
   const floor = values.floor ?? 'engine';
   if (!(FLEET_FLOORS as readonly string[]).includes(floor)) throw new UsageError(`--floor must be one of ${FLEET_FLOORS.join(', ')}, got "${floor}"`);
-  const logLevel = values['agent-log-level'] ?? 'warn';
-  if (!LOG_LEVELS.includes(logLevel)) throw new UsageError(`--agent-log-level must be one of ${LOG_LEVELS.join(', ')}`);
+  const logLevel = agentLogLevel(values['agent-log-level']);
   const agents = positiveInt('--agents', values.agents, 10);
   if (agents < 2) throw new UsageError('--agents must be at least 2: one is killed and its Sessions must go somewhere');
   const options: FleetBenchOptions = {

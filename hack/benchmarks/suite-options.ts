@@ -1,7 +1,7 @@
 // Flags of the issue's benchmark suite: `bash hack/bench all|converge|resync|drift|restart|teardown|
 // footprint`. Every scenario takes the same flags; each reads the ones it needs.
 import { parseArgs } from 'node:util';
-import { duration, positiveInt, UsageError } from './args.ts';
+import { agentLogLevel, duration, positiveInt, UsageError } from './args.ts';
 import { CONTENDERS } from './contender.ts';
 import type { ContenderName } from './contender.ts';
 
@@ -84,7 +84,6 @@ Options (all, converge, teardown, drift, restart, resync, footprint):
 Example:
   bash hack/bench all --sizes 100,300 --repeat 3`;
 
-const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal'];
 
 function sizes(value: string | undefined): number[] {
   if (value === undefined) return [100, 300];
@@ -129,8 +128,7 @@ export function suiteOptions(scenario: string, args: string[]): { options: Suite
     },
   });
   if (positionals.length > 0) throw new UsageError(`unexpected argument: ${positionals.join(' ')}`);
-  const logLevel = values['agent-log-level'] ?? 'warn';
-  if (!LOG_LEVELS.includes(logLevel)) throw new UsageError(`--agent-log-level must be one of ${LOG_LEVELS.join(', ')}`);
+  const logLevel = agentLogLevel(values['agent-log-level']);
   if (values.sizes !== undefined && values.sessions !== undefined) throw new UsageError('--sizes and --sessions: give one');
   const options: SuiteOptions = {
     scenarios: scenarioList(scenario),
