@@ -55,6 +55,33 @@ function harness() {
 }
 
 describe('scheduler', () => {
+  it('writes the bindings of a burst side by side, each conditional on its own Session, and binds every one once', async () => {
+    const h = harness();
+    await h.beat('host-a');
+    await h.beat('host-b');
+    for (let i = 0; i < 40; i++) h.store.set(session(`s${String(i).padStart(2, '0')}`));
+    // Every bind waits for a gate: how many are in flight before the first returns shows the pass does not go one by one.
+    let inFlight = 0;
+    let most = 0;
+    let open: () => void = () => undefined;
+    const gate = new Promise<void>((resolve) => (open = resolve));
+    const bind = h.bindings.bind.bind(h.bindings);
+    h.bindings.bind = async (write) => {
+      most = Math.max(most, ++inFlight);
+      await gate;
+      inFlight -= 1;
+      return bind(write);
+    };
+    const pass = h.pass();
+    await new Promise((resolve) => setImmediate(resolve));
+    open();
+    await pass;
+    expect(most).toBe(16);
+    expect(h.bindings.writes.filter((w) => w.startsWith('bind ')).length).toBe(40);
+    expect(new Set(h.bindings.writes.map((w) => w.split(' ')[1])).size).toBe(40);
+    expect(h.counted.ok).toBe(40);
+  });
+
   it("binds unbound Sessions across its fleet's Online agents, least-loaded first, and says so in Scheduled", async () => {
     const h = harness();
     await h.beat('host-a');

@@ -42,6 +42,9 @@ export interface SchedulerDeps {
   events?: EventRecorder;
 }
 
+/** Binding and condition writes in flight at once in a pass (one PATCH or one Lua call each). */
+const WRITE_CONCURRENCY = 16;
+
 /** After a conflicting write, decide again this soon (the winner's write is on its way to us). */
 const CONFLICT_RETRY_MS = 200;
 
@@ -80,12 +83,17 @@ export function createScheduler(deps: SchedulerDeps): (signal: AbortSignal) => P
     const changes = decisions.filter((d) => d.change !== 'none');
     if (changes.length > 0) log.debug({ plan: decisionsToString(changes) }, 'scheduling pass');
 
+    // Each write is conditional on its own Session's binding, so they are independent: a burst of
+    // new Sessions is bound WRITE_CONCURRENCY at a time rather than one round trip after another.
     let conflicts = 0;
-    for (const decision of decisions) {
-      if (signal.aborted) break;
-      const result = await write(decision, now);
-      if (result === 'conflict') conflicts += 1;
-    }
+    let next = 0;
+    const worker = async (): Promise<void> => {
+      while (next < decisions.length && !signal.aborted) {
+        const result = await write(decisions[next++]!, now);
+        if (result === 'conflict') conflicts += 1;
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(WRITE_CONCURRENCY, decisions.length) }, worker));
     metrics.unschedulable(decisions.filter((d) => d.scheduled.status === 'False').length);
     const online = view.agents.filter((a) => a.state === 'Online').length;
     metrics.agents(online, view.agents.length - online);
