@@ -17,10 +17,11 @@ import type { ReplicaRegistry } from './leader/replicas.ts';
 import type { SwarmContext } from './leader/swarm/context.ts';
 import { openRedis, redisReady } from './redis/open-redis.ts';
 import { openStatusStores } from './status/open-status-stores.ts';
-import type { BindingStore } from '../controllers/scheduler/bindings.ts';
+import type { BindingStore, DrainRequests } from '../controllers/scheduler/bindings.ts';
 import type { LeaseLock } from '../reconciler/leader.ts';
 import { fleetId, fleetRedisPrefix, schedulerLeaseName, schedulerLeaseNamespace } from './fleet.ts';
 import { RedisBindingStore } from './status/redis-binding-store.ts';
+import { RedisDrainRequests } from './status/redis-drain-requests.ts';
 import { RedisLeaseLock } from './leader/redis-lock.ts';
 
 /** A fleet (README "Fleet"): its name, where its bindings live, and the lease its one scheduler holds. */
@@ -28,6 +29,8 @@ export interface FleetBackends {
   name: string;
   bindings: BindingStore;
   schedulerLock: LeaseLock;
+  /** Agents `dockerlet drain` was asked for. */
+  drains: DrainRequests;
 }
 
 export interface Backends {
@@ -78,7 +81,7 @@ export async function openBackends(config: AgentConfig, identity: string, deps: 
     ...(kube ? { kube } : {}),
     ...(deps.sessionStatus ? { sessionStatus: deps.sessionStatus } : {}),
   });
-  const fleet = openFleet(config, { logger, clock: deps.clock, ...(redis ? { redis } : {}), ...(kube ? { kube } : {}), ...(deps.bindings ? { bindings: deps.bindings } : {}) });
+  const fleet = openFleet(config, { logger, clock: deps.clock, agents: stores.agents, ...(redis ? { redis } : {}), ...(kube ? { kube } : {}), ...(deps.bindings ? { bindings: deps.bindings } : {}) });
   return {
     ...stores,
     elector: election.elector,
@@ -100,7 +103,7 @@ export async function openBackends(config: AgentConfig, identity: string, deps: 
  */
 function openFleet(
   config: AgentConfig,
-  deps: { logger: Logger; clock: Clock; redis?: Redis; kube?: KubeClient; bindings?: BindingStore },
+  deps: { logger: Logger; clock: Clock; agents: ManagedStatusStore<AgentStatus>; redis?: Redis; kube?: KubeClient; bindings?: BindingStore },
 ): FleetBackends | undefined {
   const name = fleetId(config);
   if (name === undefined) return undefined;
@@ -113,7 +116,11 @@ function openFleet(
       logger: deps.logger.child({ component: 'scheduler-election' }),
       clock: deps.clock,
     });
-    return { name, bindings: deps.bindings, schedulerLock: lock };
+    // The Agent objects' spec.drain, read with the records themselves (the scheduler re-reads those every pass).
+    const { agents } = deps;
+    if (!(agents instanceof deps.kube.module.KubeAgentStatusStore)) throw new Error('a Kubernetes fleet keeps its agent records as Agent objects');
+    const drains: DrainRequests = { requested: () => agents.drainRequested(), reload: () => Promise.resolve() };
+    return { name, bindings: deps.bindings, schedulerLock: lock, drains };
   }
   if (!deps.redis) throw new Error('a fleet on a YAML or Git store needs --redis');
   const prefix = fleetRedisPrefix(name);
@@ -121,5 +128,6 @@ function openFleet(
     name,
     bindings: new RedisBindingStore({ redis: deps.redis, prefix, logger: deps.logger }),
     schedulerLock: new RedisLeaseLock({ redis: deps.redis, key: `${prefix}:scheduler` }),
+    drains: new RedisDrainRequests(deps.redis, prefix),
   };
 }

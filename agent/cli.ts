@@ -4,6 +4,7 @@ import { agentCommand } from './commands/agent.ts';
 import { diffCommand } from './commands/diff.ts';
 import { getCommand } from './commands/get.ts';
 import { validateCommand } from './commands/validate.ts';
+import { drainCommand } from './commands/drain.ts';
 
 const program = new Command('dockerlet')
   .description(
@@ -14,6 +15,7 @@ const program = new Command('dockerlet')
   .addCommand(agentCommand())
   .addCommand(getCommand())
   .addCommand(diffCommand())
-  .addCommand(validateCommand());
+  .addCommand(validateCommand())
+  .addCommand(drainCommand());
 
 await program.parseAsync(process.argv);

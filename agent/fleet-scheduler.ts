@@ -86,6 +86,7 @@ async function lead(deps: FleetSchedulerDeps, logger: Logger, signal: AbortSigna
     store: deps.store,
     agents: deps.agents,
     rereadAgents: () => deps.agents.reload(),
+    draining: () => deps.fleet.drains.requested(),
     bindings: deps.fleet.bindings,
     clock,
     logger,
@@ -98,8 +99,11 @@ async function lead(deps: FleetSchedulerDeps, logger: Logger, signal: AbortSigna
   const controller = new Controller({
     name: SCHEDULER_ELECTION,
     // Every pass also hands the fleet's agents to the liveness judge (the queue folds repeats).
-    reconcile: (_key, reconcileSignal) => {
+    // Drain requests are read on every pass (one SMEMBERS in Redis; on Kubernetes they come with the
+    // agent records): a pass woken by a new Session must not place it on an agent just drained or undrained.
+    reconcile: async (_key, reconcileSignal) => {
       judgeLiveness();
+      await deps.fleet.drains.reload().catch((error: unknown) => logger.warn({ err: error }, 'reading drain requests failed; the last copy stands'));
       return schedule(reconcileSignal);
     },
     workers: 1,
@@ -116,7 +120,7 @@ async function lead(deps: FleetSchedulerDeps, logger: Logger, signal: AbortSigna
   };
   const enqueue = (): void => controller.enqueue(FLEET_KEY);
   const reread = async (): Promise<void> => {
-    await Promise.all([deps.agents.reload(), deps.fleet.bindings.reload()]).catch((error: unknown) => logger.warn({ err: error }, 'reading agent records or bindings failed'));
+    await Promise.all([deps.agents.reload(), deps.fleet.bindings.reload(), deps.fleet.drains.reload()]).catch((error: unknown) => logger.warn({ err: error }, 'reading agent records or bindings failed'));
   };
   // A predecessor's decisions and every agent's latest beat, before the first pass.
   await reread();

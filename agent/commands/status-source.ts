@@ -30,6 +30,12 @@ async function recorded(stateDir: string): Promise<{ redis?: unknown; fleet?: un
   }
 }
 
+/** The fleet the agent of this state dir belongs to, as it recorded it. */
+export async function recordedFleet(stateDir: string): Promise<string | undefined> {
+  const { fleet } = await recorded(stateDir);
+  return typeof fleet === 'string' ? fleet : undefined;
+}
+
 async function recordedRedisUrl(stateDir: string): Promise<string | undefined> {
   const { redis } = await recorded(stateDir);
   return typeof redis === 'string' ? redis : undefined;

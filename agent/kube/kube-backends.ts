@@ -3,3 +3,4 @@
 export { kubeConfigFor } from './kubeconfig.ts';
 export { KubeAgentStatusStore } from '../status/kube/agent-status-store.ts';
 export { KubeLeaseLock } from '../leader/kube-lease-lock.ts';
+export { patchAgentDrain } from '../status/kube/agent-drain.ts';

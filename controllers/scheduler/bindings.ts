@@ -50,6 +50,18 @@ export interface BindingStore extends BindingReader {
 }
 
 /**
+ * The agents `dockerlet drain` was asked for (README "Fleet"): the scheduler takes no new Sessions
+ * there and moves theirs off one at a time. Kept where the fleet's bindings are, not in the agent's
+ * own record, so the agent's heartbeats never overwrite an operator's request.
+ */
+export interface DrainRequests {
+  /** As last read. */
+  requested(): ReadonlySet<string>;
+  /** Reads the requests again (each scheduling pass that re-reads the agents). */
+  reload(): Promise<void>;
+}
+
+/**
  * Whose Session it is, from this agent's point of view:
  * - mine: pinned here with spec.agent, bound here, or (no fleet) unpinned; bound here by the last
  *   copy of the bindings while they cannot be read: kept running, nothing created;

@@ -16,6 +16,10 @@ export interface AgentResource {
 }
 export interface AgentSpec {
   description?: string;
+  /**
+   * Set by `dockerlet drain` (README "Fleet"): the fleet's scheduler binds nothing new here and moves the Sessions bound here to other agents, one at a time. The agent never writes spec.
+   */
+  drain?: boolean;
 }
 export interface AgentStatus {
   state?: AgentState;

@@ -15,7 +15,8 @@ import { FakeClock } from '../../reconciler/fake-clock.ts';
 import { uniqueRunId } from '../support/docker.ts';
 import { eventually } from '../support/eventually.ts';
 import { deleteAgent, readAgent } from '../support/kube-objects.ts';
-import { installCrds, requireTestKube } from '../support/kube.ts';
+import { installCrds, requireTestKube, TEST_KUBECONFIG } from '../support/kube.ts';
+import { runCli } from '../support/agent-process.ts';
 
 const logger = pino({ level: 'silent' });
 const context = { log: logger, reconcileId: 'test' };
@@ -140,6 +141,30 @@ describe('KubeAgentStatusStore', () => {
     expect((await readAgent(kc, name))?.status).toEqual(fresh);
     // The refused writer now holds the newer record, to decide again from.
     expect(watcher.get(name)).toEqual(fresh);
+  });
+
+  it('reads spec.drain as `dockerlet drain` sets it, and the heartbeats that follow leave it alone', async () => {
+    const name = agentName();
+    const agents = await store();
+    const clock = new FakeClock(Date.now());
+    await beat(heartbeat(name, agents, clock));
+    await agents.flush();
+    const cli = await runCli(['drain', name, '--store', 'kubernetes', '--kubeconfig', TEST_KUBECONFIG]);
+    expect(cli.code, cli.stderr).toBe(0);
+    expect(cli.stdout).toContain(`agent ${name}: draining`);
+    clock.advance(DEFAULT_HEARTBEAT_INTERVAL_MS);
+    await beat(heartbeat(name, agents, clock));
+    await agents.flush();
+    const scheduler = await store();
+    expect([...scheduler.drainRequested()]).toContain(name);
+    expect((await readAgent(kc, name))?.status).toMatchObject({ state: 'Online' });
+    expect((await runCli(['drain', name, '--undo', '--store', 'kubernetes', '--kubeconfig', TEST_KUBECONFIG])).code).toBe(0);
+    await scheduler.reload();
+    expect([...scheduler.drainRequested()]).not.toContain(name);
+    // An Agent that does not exist is named, not created.
+    const missing = await runCli(['drain', `${name}-nope`, '--store', 'kubernetes', '--kubeconfig', TEST_KUBECONFIG]);
+    expect(missing.code).not.toBe(0);
+    expect(missing.stderr).toContain(`no Agent "${name}-nope"`);
   });
 
   it('keeps its own unsent changes over an older listing, and deletes the Agent on delete', async () => {

@@ -36,6 +36,8 @@ export interface KubeAgentStatusStoreOptions {
 /** The parts of an Agent object this store reads. */
 interface AgentObject {
   metadata?: { name?: string; resourceVersion?: string };
+  /** spec.drain: set by `dockerlet drain` (or kubectl patch); the agent never writes spec. */
+  spec?: { drain?: unknown };
   status?: unknown;
 }
 
@@ -61,6 +63,7 @@ export class KubeAgentStatusStore implements ManagedStatusStore<AgentStatus> {
   #chain: Promise<void> = Promise.resolve();
   #outageSince: number | undefined;
   #closed = false;
+  #draining: ReadonlySet<string> = new Set();
 
   constructor(options: KubeAgentStatusStoreOptions) {
     this.#api = options.kubeConfig.makeApiClient(CustomObjectsApi);
@@ -87,8 +90,10 @@ export class KubeAgentStatusStore implements ManagedStatusStore<AgentStatus> {
         throw new Error(`listing Agent resources at ${this.#server} failed: ${hint}`, { cause: error });
       }
       const next = new Map<ObjectKey, AgentStatus>();
+      const draining = new Set<string>();
       for (const object of list.items ?? []) {
         const name = object.metadata?.name;
+        if (name && object.spec?.drain === true) draining.add(name);
         if (!name || touched.has(name)) continue;
         if (object.metadata?.resourceVersion) this.#versions.set(name, object.metadata.resourceVersion);
         const status = this.#decode(name, object.status);
@@ -99,6 +104,7 @@ export class KubeAgentStatusStore implements ManagedStatusStore<AgentStatus> {
         if (mine !== undefined) next.set(name, mine);
       }
       this.#items = next;
+      this.#draining = draining;
     } finally {
       this.#touchedDuringLoads.delete(touched);
     }
@@ -106,6 +112,11 @@ export class KubeAgentStatusStore implements ManagedStatusStore<AgentStatus> {
 
   reload(): Promise<void> {
     return this.load();
+  }
+
+  /** Agents whose spec.drain is true, as of the last load (README "Fleet": dockerlet drain). */
+  drainRequested(): ReadonlySet<string> {
+    return this.#draining;
   }
 
   get(key: ObjectKey): AgentStatus | undefined {
