@@ -8,7 +8,6 @@ import type { SessionBinding } from '../../crds/types.ts';
 import { fleetRedisPrefix } from '../fleet.ts';
 import { commonOptions, kubeOptions, redisOptions } from '../config.ts';
 import type { RawCommonOptions, RawRedisOptions } from '../config.ts';
-import { kubeConfigFor } from '../kube/kubeconfig.ts';
 import { openRedis, redisReady } from '../redis/open-redis.ts';
 import { decodeBinding } from '../status/redis-binding-store.ts';
 import { requestDrain } from '../status/redis-drain-requests.ts';
@@ -41,8 +40,10 @@ export function drainCommand(): Command {
   return command.action(async (agent: string, options: DrainOptions, self: Command) => {
     const drain = !options.undo;
     if (options.store === 'kubernetes') {
+      // Loaded only here: the Kubernetes client costs every other command (and the agent in a
+      // 256 MiB task, with `get` exec'd beside it) about 100 MB it does not need.
+      const { kubeConfigFor, patchAgentDrain } = await import('../kube/kube-backends.ts');
       const kubeConfig = kubeConfigFor(options.kubeconfig, 'dockerlet drain --store kubernetes');
-      const { patchAgentDrain } = await import('../kube/kube-backends.ts');
       await patchAgentDrain(kubeConfig, agent, drain);
       process.stdout.write(`agent ${agent}: ${drain ? 'draining: no new Sessions; the fleet\'s scheduler moves its Sessions off one at a time' : 'no longer draining: it takes new Sessions again'}\n`);
       return;
