@@ -4,7 +4,9 @@
 // moved off stays where it is). The request lives where the fleet's bindings do: the Agent object's
 // spec.drain on Kubernetes, the fleet's `draining` set in Redis.
 import { Command, Option } from 'commander';
-import type { SessionBinding } from '../../crds/types.ts';
+import type { AgentStatus, SessionBinding } from '../../crds/types.ts';
+import { parseAgentStatus } from '../../controllers/agent/record.ts';
+import { REDIS_KEYS } from '../state-layout.ts';
 import { fleetRedisPrefix } from '../fleet.ts';
 import { commonOptions, kubeOptions, redisOptions } from '../config.ts';
 import type { RawCommonOptions, RawRedisOptions } from '../config.ts';
@@ -61,6 +63,11 @@ export function drainCommand(): Command {
     try {
       await redisReady(client, quietLogger());
       const prefix = fleetRedisPrefix(fleet);
+      // A mistyped name would be drained forever without a word: only agents the fleet has seen.
+      const known = [...(await readRedisSnapshot<AgentStatus>(client, REDIS_KEYS.agents, { decode: parseAgentStatus }))].filter(([, r]) => r.fleet === fleet).map(([name]) => name);
+      if (drain && !known.includes(agent)) {
+        self.error(`error: no agent "${agent}" in fleet ${fleet} (agents seen: ${known.sort().join(', ') || 'none'}); see dockerlet get agents`, { exitCode: 2 });
+      }
       const changed = await requestDrain(client, prefix, agent, drain);
       const bindings = await readRedisSnapshot<SessionBinding>(client, `${prefix}:bindings`, { decode: decodeBinding });
       const bound = [...bindings.values()].filter((b) => b.agent === agent).length;

@@ -64,6 +64,9 @@ describe('dockerlet drain (YAML store + Redis)', () => {
 
     const asked = fleet.worlds[0]!;
     const cli = (args: string[]) => runCli(['drain', ...args, '--store', storeDir, '--state-dir', asked.stateDir, '--agent-name', asked.agentName]);
+    const typo = await cli([`${drained}x`]);
+    expect(typo.code).toBe(2);
+    expect(typo.stderr).toContain(`no agent "${drained}x" in fleet ${fleetName} (agents seen: ${[drained, other].sort().join(', ')})`);
     const result = await cli([drained]);
     expect(result.code, result.stderr).toBe(0);
     expect(result.stdout).toContain(`agent ${drained} in fleet ${fleetName}: draining: no new Sessions; ${SESSIONS / 2} bound here move off one at a time`);
