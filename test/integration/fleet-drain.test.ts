@@ -9,7 +9,7 @@ import { Redis } from 'ioredis';
 import { runCli, sessionYaml } from '../support/agent-process.ts';
 import { removeContainersByLabel, requireTestEngine, uniqueRunId } from '../support/docker.ts';
 import { eventually } from '../support/eventually.ts';
-import { copiesByKey, countByAgent, exactlyOneEach, FAST_FLEET_FLAGS, FleetOfAgents, running } from '../support/fleet.ts';
+import { copiesByKey, countByAgent, exactlyOneEach, FAST_FLEET_FLAGS, FleetOfAgents, onlineInRedis, running } from '../support/fleet.ts';
 import { flushPrefix, requireTestRedis, TEST_REDIS_URL } from '../support/redis.ts';
 
 const SESSIONS = 6;
@@ -48,10 +48,7 @@ describe('dockerlet drain (YAML store + Redis)', () => {
     try {
       await eventually(
         async () => {
-          for (const agent of [drained, other]) {
-            const raw = await redis.hget('dockerlet:agents', agent);
-            expect((raw ? (JSON.parse(raw) as { state?: string }) : {}).state, agent).toBe('Online');
-          }
+          for (const agent of [drained, other]) expect(await onlineInRedis(redis, agent), agent).toBe(true);
         },
         { timeoutMs: 30_000, message: 'both agents Online' },
       );

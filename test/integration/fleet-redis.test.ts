@@ -9,7 +9,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
 import { runCli, sessionYaml } from '../support/agent-process.ts';
 import { removeContainersByLabel, requireTestEngine, uniqueRunId } from '../support/docker.ts';
-import { FAST_FLEET_FLAGS, FleetOfAgents } from '../support/fleet.ts';
+import { FAST_FLEET_FLAGS, FleetOfAgents, onlineInRedis } from '../support/fleet.ts';
 import { runFleetScenario } from '../support/fleet-scenario.ts';
 import { flushPrefix, requireTestRedis, TEST_REDIS_URL } from '../support/redis.ts';
 
@@ -54,11 +54,7 @@ describe('fleet on a YAML store + Redis', () => {
             await writeFile(join(storeDir, `${name}.yaml`), sessionYaml({ name, namespace, spec: { command: ['sleep', 'infinity'] } }));
           }
         },
-        onlineSince: async (agent, sinceMs) => {
-          const raw = await redis.hget('dockerlet:agents', agent);
-          const record = raw ? (JSON.parse(raw) as { state?: string; lastHeartbeatTime?: string }) : undefined;
-          return record?.state === 'Online' && Date.parse(record.lastHeartbeatTime ?? '') > sinceMs;
-        },
+        onlineSince: (agent, sinceMs) => onlineInRedis(redis, agent, sinceMs),
       });
       // Every binding is in the fleet's hash, each on the agent that runs it.
       const bindings = await redis.hgetall(`dockerlet:fleet:${fleetName}:bindings`);

@@ -2,6 +2,7 @@
 // state directories, one store, one engine. The engine is the judge: copies of each Session are
 // counted across every agent by the namespace label, whoever created them.
 import { expect } from 'vitest';
+import type { Redis } from 'ioredis';
 import { AgentProcess, AgentWorld } from './agent-process.ts';
 import { dockerCli } from './docker.ts';
 import { eventually } from './eventually.ts';
@@ -112,4 +113,11 @@ export function countByAgent(placement: ReadonlyMap<string, string>): Map<string
   const counts = new Map<string, number>();
   for (const agent of placement.values()) counts.set(agent, (counts.get(agent) ?? 0) + 1);
   return counts;
+}
+
+/** Whether `agent`'s record in Redis says Online with a beat after `sinceMs` (the agents' shared hash). */
+export async function onlineInRedis(redis: Pick<Redis, 'hget'>, agent: string, sinceMs = 0): Promise<boolean> {
+  const raw = await redis.hget('dockerlet:agents', agent);
+  const record = raw ? (JSON.parse(raw) as { state?: string; lastHeartbeatTime?: string }) : undefined;
+  return record?.state === 'Online' && Date.parse(record.lastHeartbeatTime ?? '') > sinceMs;
 }
